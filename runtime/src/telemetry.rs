@@ -1,0 +1,129 @@
+//! Logging and request correlation.
+//!
+//! Owns: the tracing subscriber (JSON for CloudWatch, text for a terminal), and the
+//! middleware that gives every request a correlation id — taken from `x-correlation-id`,
+//! else the Lambda request id, else a new UUID — puts it on every log line of the request
+//! (a span field) and echoes it in the response header.
+//! Must not: log message contents at INFO or any secret value; callers pass lengths, not text.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+tokio::task_local! {
+    static CORRELATION_ID: String;
+}
+
+/// The id of the request being served, or `-` outside a request.
+pub fn current_correlation_id() -> String {
+    CORRELATION_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "-".to_owned())
+}
+
+/// Runs `future` (a task spawned by a request) with that request's correlation id.
+pub async fn with_correlation_id<F: Future>(id: String, future: F) -> F::Output {
+    CORRELATION_ID.scope(id, future).await
+}
+
+/// Installs the global subscriber. `RUST_LOG` overrides the default level (info).
+pub fn init(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_target(true)
+            .try_init()
+    } else {
+        builder
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
+    };
+    // A second init (tests, embedding) keeps the first subscriber.
+    let _ = result;
+}
+
+/// Accepts a caller's id only if it is short and plain, so it is safe in logs and headers.
+fn acceptable(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+fn correlation_id_for(request: &Request) -> String {
+    if let Some(id) = request
+        .headers()
+        .get(CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        && acceptable(id)
+    {
+        return id.to_owned();
+    }
+    if let Some(context) = request.extensions().get::<lambda_http::Context>()
+        && acceptable(&context.request_id)
+    {
+        return context.request_id.clone();
+    }
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Middleware: correlation id, request span, one access log line per request.
+pub async fn correlate(request: Request, next: Next) -> Response {
+    let id = correlation_id_for(&request);
+    let span = tracing::info_span!(
+        "request",
+        correlation_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let started = Instant::now();
+    let header_value = HeaderValue::from_str(&id).ok();
+    let mut response = CORRELATION_ID
+        .scope(id, async move {
+            let response = next.run(request).await;
+            tracing::info!(
+                status = response.status().as_u16(),
+                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request served"
+            );
+            response
+        })
+        .instrument(span)
+        .await;
+    if let Some(value) = header_value {
+        response.headers_mut().insert(CORRELATION_HEADER, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::acceptable;
+
+    #[test]
+    fn correlation_ids_are_restricted_to_safe_characters() {
+        assert!(acceptable("3f1e0c9a-8d7b-4c6a-9e5f-0a1b2c3d4e5f"));
+        assert!(acceptable("req.1:abc_DEF"));
+        assert!(!acceptable(""));
+        assert!(!acceptable("a\nfake log line"));
+        assert!(!acceptable("<script>"));
+        assert!(!acceptable(&"x".repeat(129)));
+    }
+}
