@@ -37,25 +37,36 @@ pub async fn with_correlation_id<F: Future>(id: String, future: F) -> F::Output 
 /// Installs the global subscriber. `RUST_LOG` overrides the default level (info).
 pub fn init(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_target(true)
-            .try_init()
-    } else {
-        builder
-            .with_target(false)
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init()
-    };
     // A second init (tests, embedding) keeps the first subscriber.
-    let _ = result;
+    let _ = if json {
+        tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stderr))
+    } else {
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_ansi(std::io::stderr().is_terminal())
+                .finish(),
+        )
+    };
+}
+
+/// The CloudWatch format: one JSON object per line, event fields at the top level, and the
+/// request span's fields (correlation id, method, path) under `span`.
+pub fn json_subscriber<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(true)
+        .finish()
 }
 
 /// Accepts a caller's id only if it is short and plain, so it is safe in logs and headers.
