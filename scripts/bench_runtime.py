@@ -146,9 +146,9 @@ def history_user_turns(port: int, session_id: str) -> int:
     return sum(1 for m in body["messages"] if m["role"] == "user")
 
 
-def load(duration: int, connections: int) -> dict:
+def load(duration: int, connections: int, storage_root=None) -> dict:
     half = connections // 2
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory(dir=storage_root) as work:
         work = Path(work)
         port = free_port()
         proc = subprocess.Popen(
@@ -166,7 +166,7 @@ def load(duration: int, connections: int) -> dict:
             url = f"http://127.0.0.1:{port}"
             common = ["wrk", "-t1", f"-c{half}", f"-d{duration}s", "--timeout", "10s"]
             long_run = subprocess.Popen(common + ["-s", str(work / "long.lua"), url], stdout=subprocess.PIPE, text=True)
-            new_run = subprocess.Popen(common + ["-s", str(work / "new.lua"), url], stdout=subprocess.PIPE, text=True)
+            new_run = subprocess.Popen(common + ["-s", str(work / "new.lua"), url + "/api/chat"], stdout=subprocess.PIPE, text=True)
             long_out, _ = long_run.communicate()
             new_out, _ = new_run.communicate()
             rss = peak_rss_kib(proc.pid)
@@ -195,6 +195,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--storage-root", default=None, help="where the file store lives (default: the system temp dir)")
     parser.add_argument("--out", default=str(ROOT / "target" / "bench" / "runtime.json"))
     args = parser.parse_args()
 
@@ -207,7 +208,7 @@ def main() -> None:
     }
     print(f"cold start: median {cold['median_ms']} ms (min {cold['min_ms']}, max {cold['max_ms']}) over {cold['runs']} spawns")
 
-    result = load(args.duration, args.connections)
+    result = load(args.duration, args.connections, args.storage_root)
     ms = lambda us: round(us / 1000, 2)  # noqa: E731
     print(f"load: {result['requests_per_s']} requests/s over {result['duration_s']} s, {result['connections']} connections")
     for name in ("long_lived", "new_sessions"):

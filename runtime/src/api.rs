@@ -48,17 +48,11 @@ pub struct ChatResponse {
     pub timestamp: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct HistoryMessage {
-    pub role: Role,
-    pub content: String,
-    pub timestamp: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct HistoryResponse {
+/// `GET /api/chat/history/{session_id}`: messages serialise as `{role, content, timestamp}`.
+#[derive(Debug, Serialize)]
+pub struct HistoryResponse<'a> {
     pub session_id: Uuid,
-    pub messages: Vec<HistoryMessage>,
+    pub messages: &'a [Message],
 }
 
 /// The router, with every middleware; the same value serves Lambda and the local server.
@@ -71,20 +65,12 @@ pub fn app(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ));
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")));
     if let Some(cors) = cors_layer(&state.cors_origins) {
         router = router.layer(cors);
     }
-    router
-        .layer(middleware::from_fn(telemetry::correlate))
-        .with_state(state)
+    router.layer(middleware::from_fn(telemetry::correlate)).with_state(state)
 }
 
 fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
@@ -101,14 +87,8 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow_origin)
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers([
-                header::CONTENT_TYPE,
-                header::HeaderName::from_static(CORRELATION_HEADER),
-            ])
-            .expose_headers([
-                header::RETRY_AFTER,
-                header::HeaderName::from_static(CORRELATION_HEADER),
-            ])
+            .allow_headers([header::CONTENT_TYPE, header::HeaderName::from_static(CORRELATION_HEADER)])
+            .expose_headers([header::RETRY_AFTER, header::HeaderName::from_static(CORRELATION_HEADER)])
             .max_age(std::time::Duration::from_secs(600)),
     )
 }
@@ -127,10 +107,7 @@ async fn wrong_method(method: Method) -> ApiError {
 
 /// Reads a JSON body: `application/json` only (a form post from another site cannot reach
 /// us), size-limited, and every decoding error names its field.
-fn parse_json<T: DeserializeOwned>(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, ApiError> {
+fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -145,17 +122,9 @@ fn parse_json<T: DeserializeOwned>(
     }
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is larger than allowed",
-            )
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than allowed")
         } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "unreadable_body",
-                rejection.body_text(),
-            )
+            ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", rejection.body_text())
         }
     })?;
     let mut deserializer = serde_json::Deserializer::from_slice(&body);
@@ -177,31 +146,13 @@ fn parse_json<T: DeserializeOwned>(
                 "malformed_json",
                 format!("the request body is not valid JSON: {text}"),
             )
-        } else if let Some(field) = text
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next())
-        {
-            ApiError::invalid_field(
-                "missing_field",
-                field,
-                format!("field `{field}` is required"),
-            )
-        } else if let Some(field) = text
-            .strip_prefix("unknown field `")
-            .and_then(|rest| rest.split('`').next())
-        {
-            ApiError::invalid_field(
-                "unknown_field",
-                field,
-                format!("field `{field}` is not accepted: {text}"),
-            )
+        } else if let Some(field) = text.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+            ApiError::invalid_field("missing_field", field, format!("field `{field}` is required"))
+        } else if let Some(field) = text.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()) {
+            ApiError::invalid_field("unknown_field", field, format!("field `{field}` is not accepted: {text}"))
         } else {
             let field = if path == "." { "body".to_owned() } else { path };
-            ApiError::invalid_field(
-                "invalid_field",
-                field.clone(),
-                format!("field `{field}`: {text}"),
-            )
+            ApiError::invalid_field("invalid_field", field.clone(), format!("field `{field}`: {text}"))
         }
     })
 }
@@ -228,11 +179,7 @@ struct Turn {
 
 fn validate(state: &AppState, request: ChatRequest) -> Result<Turn, ApiError> {
     if request.message.trim().is_empty() {
-        return Err(ApiError::invalid_field(
-            "empty_message",
-            "message",
-            "message must not be empty",
-        ));
+        return Err(ApiError::invalid_field("empty_message", "message", "message must not be empty"));
     }
     let chars = request.message.chars().count();
     let limit = state.limits.max_message_chars;
@@ -247,11 +194,7 @@ fn validate(state: &AppState, request: ChatRequest) -> Result<Turn, ApiError> {
         Some(raw) => parse_session_id(raw)?,
         None => Uuid::new_v4(),
     };
-    Ok(Turn {
-        session_id,
-        message: request.message,
-        received_at: Utc::now(),
-    })
+    Ok(Turn { session_id, message: request.message, received_at: Utc::now() })
 }
 
 fn persona_failed(error: PersonaError) -> ApiError {
@@ -283,30 +226,17 @@ fn store_failed(error: StoreError) -> ApiError {
 
 fn model_failed(error: ModelError) -> ApiError {
     let retry_after = error.retry_after();
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "model_unavailable",
-        error.to_string(),
-    )
-    .with_retry_after(retry_after)
-    .with_source(error)
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable", error.to_string())
+        .with_retry_after(retry_after)
+        .with_source(error)
 }
 
 /// Persona + stored history → the prompt for this turn.
 async fn prepare(state: &AppState, turn: &Turn) -> Result<Prompt, ApiError> {
     let persona = state.persona.get().await.map_err(persona_failed)?;
-    let history = state
-        .store
-        .load(turn.session_id)
-        .await
-        .map_err(store_failed)?;
-    let history = history.map(|c| c.messages).unwrap_or_default();
-    let prompt = build_prompt(
-        &persona.text,
-        &history,
-        &turn.message,
-        state.limits.context_token_budget,
-    );
+    let history = state.store.load(turn.session_id).await.map_err(store_failed)?;
+    let history = history.as_deref().map(|c| c.messages.as_slice()).unwrap_or_default();
+    let prompt = build_prompt(&persona.text, history, &turn.message, state.limits.context_token_budget);
     tracing::info!(
         session_id = %turn.session_id,
         message_chars = turn.message.chars().count(),
@@ -318,29 +248,12 @@ async fn prepare(state: &AppState, turn: &Turn) -> Result<Prompt, ApiError> {
 }
 
 /// Stores the user's message and the reply together, so a session never holds half a turn.
-async fn record(
-    state: &AppState,
-    turn: &Turn,
-    reply: String,
-    replied_at: DateTime<Utc>,
-) -> Result<(), ApiError> {
+async fn record(state: &AppState, turn: &Turn, reply: String, replied_at: DateTime<Utc>) -> Result<(), ApiError> {
     let messages = [
-        Message {
-            role: Role::User,
-            content: turn.message.clone(),
-            timestamp: turn.received_at,
-        },
-        Message {
-            role: Role::Assistant,
-            content: reply,
-            timestamp: replied_at,
-        },
+        Message { role: Role::User, content: turn.message.clone(), timestamp: turn.received_at },
+        Message { role: Role::Assistant, content: reply, timestamp: replied_at },
     ];
-    state
-        .store
-        .append(turn.session_id, &messages)
-        .await
-        .map_err(store_failed)
+    state.store.append(turn.session_id, &messages).await.map_err(store_failed)
 }
 
 async fn chat(
@@ -360,11 +273,7 @@ async fn chat(
         "model replied"
     );
     record(&state, &turn, reply.clone(), timestamp).await?;
-    Ok(Json(ChatResponse {
-        response: reply,
-        session_id: turn.session_id,
-        timestamp,
-    }))
+    Ok(Json(ChatResponse { response: reply, session_id: turn.session_id, timestamp }))
 }
 
 /// Server-Sent Events: `delta` events with `{"text"}`, then one `done` event with
@@ -401,10 +310,7 @@ async fn chat_stream(
         }
         let timestamp = Utc::now();
         let event = match record(&state, &turn, reply, timestamp).await {
-            Ok(()) => json_event(
-                "done",
-                &serde_json::json!({ "session_id": turn.session_id, "timestamp": timestamp }),
-            ),
+            Ok(()) => json_event("done", &serde_json::json!({ "session_id": turn.session_id, "timestamp": timestamp })),
             Err(error) => error_event(&error),
         };
         let _ = events.send(event).await;
@@ -423,10 +329,7 @@ fn error_event(error: &ApiError) -> Event {
     Event::default().event("error").data(error.body_json())
 }
 
-async fn history(
-    State(state): State<AppState>,
-    Path(raw): Path<String>,
-) -> Result<Json<HistoryResponse>, ApiError> {
+async fn history(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Response, ApiError> {
     let session_id = parse_session_id(&raw)?;
     let conversation = state.store.load(session_id).await.map_err(store_failed)?;
     let conversation = conversation.ok_or_else(|| {
@@ -436,19 +339,7 @@ async fn history(
             format!("no conversation with session_id {session_id}"),
         )
     })?;
-    let messages = conversation
-        .messages
-        .into_iter()
-        .map(|m| HistoryMessage {
-            role: m.role,
-            content: m.content,
-            timestamp: m.timestamp,
-        })
-        .collect();
-    Ok(Json(HistoryResponse {
-        session_id,
-        messages,
-    }))
+    Ok(Json(HistoryResponse { session_id, messages: &conversation.messages }).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -466,26 +357,13 @@ struct Check {
     error: Option<String>,
 }
 
-async fn timed<E: std::fmt::Display>(
-    target: String,
-    check: impl Future<Output = Result<(), E>>,
-) -> Check {
+async fn timed<E: std::fmt::Display>(target: String, check: impl Future<Output = Result<(), E>>) -> Check {
     let started = Instant::now();
     let result = check.await;
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
-        Ok(()) => Check {
-            status: "ok",
-            target,
-            duration_ms,
-            error: None,
-        },
-        Err(e) => Check {
-            status: "error",
-            target,
-            duration_ms,
-            error: Some(e.to_string()),
-        },
+        Ok(()) => Check { status: "ok", target, duration_ms, error: None },
+        Err(e) => Check { status: "error", target, duration_ms, error: Some(e.to_string()) },
     }
 }
 
@@ -493,26 +371,18 @@ async fn health(State(state): State<AppState>, Query(query): Query<HealthQuery>)
     let version = env!("CARGO_PKG_VERSION");
     let deep = matches!(query.deep.as_deref(), Some("1" | "true" | "yes"));
     if !deep {
-        return Json(serde_json::json!({ "status": "healthy", "version": version }))
-            .into_response();
+        return Json(serde_json::json!({ "status": "healthy", "version": version })).into_response();
     }
-    let persona = timed(state.persona.location(), async {
-        state.persona.get().await.map(|_| ())
-    });
+    let persona = timed(state.persona.location(), async { state.persona.get().await.map(|_| ()) });
     let store = timed(state.store.describe(), state.store.check());
     let secret = timed(state.keys.describe(), state.keys.check());
     let model = timed(state.model.describe(), state.model.check());
     let (persona, store, secret, model) = tokio::join!(persona, store, secret, model);
-    let failing: Vec<&str> = [
-        ("persona", &persona),
-        ("store", &store),
-        ("secret", &secret),
-        ("model", &model),
-    ]
-    .into_iter()
-    .filter(|(_, check)| check.status != "ok")
-    .map(|(name, _)| name)
-    .collect();
+    let failing: Vec<&str> = [("persona", &persona), ("store", &store), ("secret", &secret), ("model", &model)]
+        .into_iter()
+        .filter(|(_, check)| check.status != "ok")
+        .map(|(name, _)| name)
+        .collect();
     let healthy = failing.is_empty();
     if !healthy {
         tracing::error!(failing = ?failing, "deep health check failed");
@@ -523,10 +393,6 @@ async fn health(State(state): State<AppState>, Query(query): Query<HealthQuery>)
         "environment": state.environment.as_str(),
         "checks": { "persona": persona, "store": store, "secret": secret, "model": model },
     });
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }

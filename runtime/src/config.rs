@@ -110,11 +110,7 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "invalid configuration ({} problem(s)):",
-            self.problems.len()
-        )?;
+        writeln!(f, "invalid configuration ({} problem(s)):", self.problems.len())?;
         for problem in &self.problems {
             writeln!(f, "  - {problem}")?;
         }
@@ -135,35 +131,26 @@ impl Config {
     /// Reads configuration through `lookup`, so tests can supply (and observe) the variables.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
 
         let environment = match get("ENVIRONMENT").as_deref() {
             None | Some("local") => Environment::Local,
             Some("staging") => Environment::Staging,
             Some("production") => Environment::Production,
             Some(other) => {
-                problems.push(format!(
-                    "ENVIRONMENT={other:?} is not one of local, staging, production"
-                ));
+                problems.push(format!("ENVIRONMENT={other:?} is not one of local, staging, production"));
                 Environment::Local
             }
         };
         let local = environment == Environment::Local;
 
         let store = match get("S3_MEMORY_BUCKET") {
-            Some(bucket) => StoreLocation::S3 {
-                bucket,
-                prefix: get("S3_MEMORY_PREFIX").unwrap_or_else(|| "sessions/".to_owned()),
-            },
-            None if local => StoreLocation::Directory(
-                get("LOCAL_STORAGE_PATH")
-                    .unwrap_or_else(|| "data/sessions".to_owned())
-                    .into(),
-            ),
+            Some(bucket) => {
+                StoreLocation::S3 { bucket, prefix: get("S3_MEMORY_PREFIX").unwrap_or_else(|| "sessions/".to_owned()) }
+            }
+            None if local => {
+                StoreLocation::Directory(get("LOCAL_STORAGE_PATH").unwrap_or_else(|| "data/sessions".to_owned()).into())
+            }
             None => {
                 problems.push(format!(
                     "S3_MEMORY_BUCKET is required when ENVIRONMENT={environment} (the local file store is for development)"
@@ -177,15 +164,11 @@ impl Config {
                 bucket,
                 key: get("S3_PERSONA_KEY").unwrap_or_else(|| "persona/me.txt".to_owned()),
             },
-            None if local => PersonaLocation::File(
-                get("LOCAL_PERSONA_PATH")
-                    .unwrap_or_else(|| "me.txt".to_owned())
-                    .into(),
-            ),
+            None if local => {
+                PersonaLocation::File(get("LOCAL_PERSONA_PATH").unwrap_or_else(|| "me.txt".to_owned()).into())
+            }
             None => {
-                problems.push(format!(
-                    "S3_PERSONA_BUCKET is required when ENVIRONMENT={environment}"
-                ));
+                problems.push(format!("S3_PERSONA_BUCKET is required when ENVIRONMENT={environment}"));
                 PersonaLocation::File(PathBuf::new())
             }
         };
@@ -194,9 +177,7 @@ impl Config {
         let model = match get("LLM_PROVIDER").as_deref() {
             None if local => ModelProvider::Offline,
             None => {
-                problems.push(format!(
-                    "LLM_PROVIDER is required when ENVIRONMENT={environment} (bedrock or openai)"
-                ));
+                problems.push(format!("LLM_PROVIDER is required when ENVIRONMENT={environment} (bedrock or openai)"));
                 ModelProvider::Offline
             }
             Some("offline") => {
@@ -224,9 +205,7 @@ impl Config {
                 }),
             },
             Some(other) => {
-                problems.push(format!(
-                    "LLM_PROVIDER={other:?} is not one of offline, openai, bedrock"
-                ));
+                problems.push(format!("LLM_PROVIDER={other:?} is not one of offline, openai, bedrock"));
                 ModelProvider::Offline
             }
         };
@@ -239,17 +218,11 @@ impl Config {
             }
         }
 
-        let secret_ttl = Duration::from_secs(parse_number(
-            &get,
-            "SECRET_CACHE_TTL_SECS",
-            3600,
-            &mut problems,
-        ));
+        let secret_ttl = Duration::from_secs(parse_number(&get, "SECRET_CACHE_TTL_SECS", 3600, &mut problems));
         let api_key = match (&model, get("SECRETS_MANAGER_SECRET_NAME")) {
-            (ModelProvider::OpenAi { .. }, Some(secret_id)) => ApiKeySource::SecretsManager {
-                secret_id,
-                ttl: secret_ttl,
-            },
+            (ModelProvider::OpenAi { .. }, Some(secret_id)) => {
+                ApiKeySource::SecretsManager { secret_id, ttl: secret_ttl }
+            }
             // Property 7: outside local, the key variable is never even read.
             (ModelProvider::OpenAi { .. }, None) if local => match lookup("LLM_API_KEY") {
                 Some(key) if !key.trim().is_empty() => {
@@ -272,23 +245,13 @@ impl Config {
             _ => ApiKeySource::NotRequired,
         };
 
-        let persona_ttl = Duration::from_secs(parse_number(
-            &get,
-            "PERSONA_CACHE_TTL_SECS",
-            300,
-            &mut problems,
-        ));
-        let model_timeout =
-            Duration::from_secs(parse_number(&get, "LLM_TIMEOUT_SECS", 25, &mut problems));
+        let persona_ttl = Duration::from_secs(parse_number(&get, "PERSONA_CACHE_TTL_SECS", 300, &mut problems));
+        let model_timeout = Duration::from_secs(parse_number(&get, "LLM_TIMEOUT_SECS", 25, &mut problems));
         let model_max_retries = parse_number(&get, "LLM_MAX_RETRIES", 2, &mut problems) as u32;
-        let max_message_chars =
-            parse_number(&get, "MAX_MESSAGE_CHARS", 4000, &mut problems) as usize;
-        let max_body_bytes =
-            parse_number(&get, "MAX_BODY_BYTES", 64 * 1024, &mut problems) as usize;
-        let context_token_budget =
-            parse_number(&get, "CONTEXT_TOKEN_BUDGET", 6000, &mut problems) as usize;
-        let max_output_tokens =
-            parse_number(&get, "LLM_MAX_OUTPUT_TOKENS", 1024, &mut problems) as u32;
+        let max_message_chars = parse_number(&get, "MAX_MESSAGE_CHARS", 4000, &mut problems) as usize;
+        let max_body_bytes = parse_number(&get, "MAX_BODY_BYTES", 64 * 1024, &mut problems) as usize;
+        let context_token_budget = parse_number(&get, "CONTEXT_TOKEN_BUDGET", 6000, &mut problems) as usize;
+        let max_output_tokens = parse_number(&get, "LLM_MAX_OUTPUT_TOKENS", 1024, &mut problems) as u32;
         if max_message_chars == 0 {
             problems.push("MAX_MESSAGE_CHARS must be at least 1".to_owned());
         }
@@ -297,12 +260,7 @@ impl Config {
         }
 
         let cors_origins: Vec<String> = get("CORS_ORIGINS")
-            .map(|v| {
-                v.split(',')
-                    .map(|o| o.trim().to_owned())
-                    .filter(|o| !o.is_empty())
-                    .collect()
-            })
+            .map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
             .unwrap_or_default();
         for origin in &cors_origins {
             if origin == "*" && !local {
@@ -310,9 +268,7 @@ impl Config {
                     "CORS_ORIGINS=* is not allowed when ENVIRONMENT={environment}; list the frontend's origin"
                 ));
             } else if origin != "*" && http::HeaderValue::from_str(origin).is_err() {
-                problems.push(format!(
-                    "CORS_ORIGINS contains an invalid origin {origin:?}"
-                ));
+                problems.push(format!("CORS_ORIGINS contains an invalid origin {origin:?}"));
             }
         }
 
@@ -357,12 +313,7 @@ impl Config {
     }
 }
 
-fn parse_number(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    default: u64,
-    problems: &mut Vec<String>,
-) -> u64 {
+fn parse_number(get: &impl Fn(&str) -> Option<String>, name: &str, default: u64, problems: &mut Vec<String>) -> u64 {
     match get(name) {
         None => default,
         Some(raw) => raw.parse().unwrap_or_else(|_| {
@@ -374,8 +325,7 @@ fn parse_number(
 
 fn is_loopback_url(url: &str) -> bool {
     url.parse::<http::Uri>().ok().is_some_and(|uri| {
-        uri.scheme_str() == Some("http")
-            && matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]"))
+        uri.scheme_str() == Some("http") && matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]"))
     })
 }
 
@@ -385,10 +335,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -397,10 +344,7 @@ mod tests {
         let config = config(&[]).expect("local defaults are valid");
         assert_eq!(config.environment, Environment::Local);
         assert_eq!(config.model, ModelProvider::Offline);
-        assert_eq!(
-            config.store,
-            StoreLocation::Directory("data/sessions".into())
-        );
+        assert_eq!(config.store, StoreLocation::Directory("data/sessions".into()));
         assert_eq!(config.max_message_chars, 4000);
         assert_eq!(config.max_body_bytes, 65536);
         assert!(!config.needs_aws());
@@ -431,14 +375,8 @@ mod tests {
     #[test]
     fn unknown_environment_and_provider_are_named() {
         let err = config(&[("ENVIRONMENT", "prod"), ("LLM_PROVIDER", "gpt")]).expect_err("invalid");
-        assert!(
-            err.to_string()
-                .contains("ENVIRONMENT=\"prod\" is not one of local, staging, production")
-        );
-        assert!(
-            err.to_string()
-                .contains("LLM_PROVIDER=\"gpt\" is not one of offline, openai, bedrock")
-        );
+        assert!(err.to_string().contains("ENVIRONMENT=\"prod\" is not one of local, staging, production"));
+        assert!(err.to_string().contains("LLM_PROVIDER=\"gpt\" is not one of offline, openai, bedrock"));
     }
 
     #[test]
@@ -454,10 +392,7 @@ mod tests {
         ])
         .expect_err("no secret name");
         let text = err.to_string();
-        assert!(
-            text.contains("SECRETS_MANAGER_SECRET_NAME is required"),
-            "{text}"
-        );
+        assert!(text.contains("SECRETS_MANAGER_SECRET_NAME is required"), "{text}");
         assert!(text.contains("must use https://"), "{text}");
     }
 
@@ -474,9 +409,6 @@ mod tests {
         .expect("valid");
         assert!(config.needs_aws());
         assert!(matches!(config.api_key, ApiKeySource::NotRequired));
-        assert_eq!(
-            config.cors_origins,
-            vec!["https://twin.example.com".to_owned()]
-        );
+        assert_eq!(config.cors_origins, vec!["https://twin.example.com".to_owned()]);
     }
 }

@@ -33,12 +33,7 @@ pub fn estimate_tokens(text: &str) -> usize {
 /// The history kept is the longest suffix of `history` whose estimated size fits in what the
 /// budget leaves after the system prompt and the new message; when nothing is left, the
 /// history is empty but the persona and message are still sent whole.
-pub fn build_prompt(
-    persona: &str,
-    history: &[Message],
-    user_message: &str,
-    token_budget: usize,
-) -> Prompt {
+pub fn build_prompt(persona: &str, history: &[Message], user_message: &str, token_budget: usize) -> Prompt {
     let system = format!("{SYSTEM_PREAMBLE}{persona}");
     let fixed = estimate_tokens(&system) + estimate_tokens(user_message);
     let mut remaining = token_budget.saturating_sub(fixed);
@@ -52,18 +47,10 @@ pub fn build_prompt(
         keep_from = index;
     }
     // Chat APIs (Bedrock's Converse in particular) expect the history to open with a user turn.
-    while history
-        .get(keep_from)
-        .is_some_and(|m| m.role == Role::Assistant)
-    {
+    while history.get(keep_from).is_some_and(|m| m.role == Role::Assistant) {
         keep_from += 1;
     }
-    Prompt {
-        system,
-        history: history[keep_from..].to_vec(),
-        trimmed: keep_from,
-        user_message: user_message.to_owned(),
-    }
+    Prompt { system, history: history[keep_from..].to_vec(), trimmed: keep_from, user_message: user_message.to_owned() }
 }
 
 impl Prompt {

@@ -43,26 +43,12 @@ pub struct ErrorDetail<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            field: None,
-            retry_after: None,
-            source: None,
-        }
+        Self { status, code, message: message.into(), field: None, retry_after: None, source: None }
     }
 
     /// A 400 that names the offending field.
-    pub fn invalid_field(
-        code: &'static str,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            field: Some(field.into()),
-            ..Self::new(StatusCode::BAD_REQUEST, code, message)
-        }
+    pub fn invalid_field(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: Some(field.into()), ..Self::new(StatusCode::BAD_REQUEST, code, message) }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -123,15 +109,9 @@ impl std::fmt::Display for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
-        let mut response = (
-            self.status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            self.body_json(),
-        )
-            .into_response();
+        let mut response =
+            (self.status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], self.body_json())
+                .into_response();
         if let Some(after) = self.retry_after {
             let seconds = after.as_secs().max(1);
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {

@@ -42,9 +42,7 @@ async fn main() -> ExitCode {
     let router = app(state);
 
     let served = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        lambda_http::run(router)
-            .await
-            .map_err(|e| anyhow::anyhow!(e))
+        lambda_http::run(router).await.map_err(|e| anyhow::anyhow!(e))
     } else {
         serve_locally(args.listen, router).await
     };
@@ -66,9 +64,7 @@ async fn serve_locally(listen: SocketAddr, router: axum::Router) -> anyhow::Resu
         environment = %std::env::var("ENVIRONMENT").unwrap_or_else(|_| "local".into()),
         "twin-runtime listening"
     );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("twin-runtime stopped");
     Ok(())
 }

@@ -40,11 +40,7 @@ pub struct Persona {
 impl Persona {
     /// The first non-empty line: how the offline model shows which persona it received.
     pub fn first_line(&self) -> &str {
-        self.text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or_default()
+        self.text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default()
     }
 }
 
@@ -61,21 +57,12 @@ pub trait PersonaSource: Send + Sync + std::fmt::Debug {
     fn location(&self) -> String;
 }
 
-fn persona_from_bytes(
-    bytes: Vec<u8>,
-    etag: String,
-    location: String,
-) -> Result<Persona, PersonaError> {
-    let text = String::from_utf8(bytes).map_err(|_| PersonaError::NotText {
-        location: location.clone(),
-    })?;
+fn persona_from_bytes(bytes: Vec<u8>, etag: String, location: String) -> Result<Persona, PersonaError> {
+    let text = String::from_utf8(bytes).map_err(|_| PersonaError::NotText { location: location.clone() })?;
     if text.trim().is_empty() {
         return Err(PersonaError::Empty { location });
     }
-    Ok(Persona {
-        text: text.into(),
-        etag,
-    })
+    Ok(Persona { text: text.into(), etag })
 }
 
 /// `me.txt` on the local disk; its ETag is derived from length and modification time.
@@ -94,17 +81,10 @@ impl FilePersona {
 impl PersonaSource for FilePersona {
     async fn fetch(&self, known_etag: Option<&str>) -> Result<Fetched, PersonaError> {
         let location = self.location();
-        let metadata = tokio::fs::metadata(&self.path)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => PersonaError::Missing {
-                    location: location.clone(),
-                },
-                _ => PersonaError::Unreachable {
-                    location: location.clone(),
-                    source: e.into(),
-                },
-            })?;
+        let metadata = tokio::fs::metadata(&self.path).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => PersonaError::Missing { location: location.clone() },
+            _ => PersonaError::Unreachable { location: location.clone(), source: e.into() },
+        })?;
         let modified = metadata
             .modified()
             .ok()
@@ -115,17 +95,10 @@ impl PersonaSource for FilePersona {
         if known_etag == Some(etag.as_str()) {
             return Ok(Fetched::NotModified);
         }
-        let bytes = tokio::fs::read(&self.path)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => PersonaError::Missing {
-                    location: location.clone(),
-                },
-                _ => PersonaError::Unreachable {
-                    location: location.clone(),
-                    source: e.into(),
-                },
-            })?;
+        let bytes = tokio::fs::read(&self.path).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => PersonaError::Missing { location: location.clone() },
+            _ => PersonaError::Unreachable { location: location.clone(), source: e.into() },
+        })?;
         persona_from_bytes(bytes, etag, location).map(Fetched::Current)
     }
 
@@ -143,16 +116,8 @@ pub struct S3Persona {
 }
 
 impl S3Persona {
-    pub fn new(
-        client: aws_sdk_s3::Client,
-        bucket: impl Into<String>,
-        key: impl Into<String>,
-    ) -> Self {
-        Self {
-            client,
-            bucket: bucket.into(),
-            key: key.into(),
-        }
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>, key: impl Into<String>) -> Self {
+        Self { client, bucket: bucket.into(), key: key.into() }
     }
 }
 
@@ -185,10 +150,7 @@ impl PersonaSource for S3Persona {
             .body
             .collect()
             .await
-            .map_err(|e| PersonaError::Unreachable {
-                location: location.clone(),
-                source: e.into(),
-            })?;
+            .map_err(|e| PersonaError::Unreachable { location: location.clone(), source: e.into() })?;
         persona_from_bytes(bytes.to_vec(), etag, location).map(Fetched::Current)
     }
 
@@ -214,11 +176,7 @@ pub struct PersonaCache {
 
 impl PersonaCache {
     pub fn new(source: Box<dyn PersonaSource>, ttl: Duration) -> Self {
-        Self {
-            source,
-            ttl,
-            cached: Mutex::new(None),
-        }
+        Self { source, ttl, cached: Mutex::new(None) }
     }
 
     pub fn location(&self) -> String {
@@ -235,10 +193,7 @@ impl PersonaCache {
         let known_etag = cached.as_ref().map(|c| c.persona.etag.clone());
         match self.source.fetch(known_etag.as_deref()).await {
             Ok(Fetched::Current(persona)) => {
-                *cached = Some(Cached {
-                    persona: persona.clone(),
-                    checked_at: Instant::now(),
-                });
+                *cached = Some(Cached { persona: persona.clone(), checked_at: Instant::now() });
                 Ok(persona)
             }
             Ok(Fetched::NotModified) => match cached.as_mut() {
@@ -249,15 +204,10 @@ impl PersonaCache {
                 // A 304 without a copy cannot happen unless the source misbehaves: read again.
                 None => match self.source.fetch(None).await? {
                     Fetched::Current(persona) => {
-                        *cached = Some(Cached {
-                            persona: persona.clone(),
-                            checked_at: Instant::now(),
-                        });
+                        *cached = Some(Cached { persona: persona.clone(), checked_at: Instant::now() });
                         Ok(persona)
                     }
-                    Fetched::NotModified => Err(PersonaError::Missing {
-                        location: self.location(),
-                    }),
+                    Fetched::NotModified => Err(PersonaError::Missing { location: self.location() }),
                 },
             },
             Err(PersonaError::Unreachable { location, source }) if cached.is_some() => {
@@ -285,21 +235,12 @@ mod tests {
         let path = dir.path().join("me.txt");
         std::fs::write(&path, "I am Ada.\nI like engines.").expect("write");
         let cache = PersonaCache::new(Box::new(FilePersona::new(&path)), Duration::from_millis(50));
-        assert_eq!(
-            &*cache.get().await.expect("persona").text,
-            "I am Ada.\nI like engines."
-        );
+        assert_eq!(&*cache.get().await.expect("persona").text, "I am Ada.\nI like engines.");
 
         std::fs::write(&path, "I am Grace, and my persona grew longer.").expect("rewrite");
-        assert_eq!(
-            &*cache.get().await.expect("cached").text,
-            "I am Ada.\nI like engines."
-        );
+        assert_eq!(&*cache.get().await.expect("cached").text, "I am Ada.\nI like engines.");
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(
-            &*cache.get().await.expect("fresh").text,
-            "I am Grace, and my persona grew longer."
-        );
+        assert_eq!(&*cache.get().await.expect("fresh").text, "I am Grace, and my persona grew longer.");
     }
 
     #[tokio::test]
@@ -310,10 +251,7 @@ mod tests {
         let cache = PersonaCache::new(Box::new(FilePersona::new(&path)), Duration::ZERO);
         cache.get().await.expect("persona");
         std::fs::remove_file(&path).expect("remove");
-        assert!(matches!(
-            cache.get().await,
-            Err(PersonaError::Missing { .. })
-        ));
+        assert!(matches!(cache.get().await, Err(PersonaError::Missing { .. })));
     }
 
     #[tokio::test]
@@ -322,9 +260,6 @@ mod tests {
         let path = dir.path().join("me.txt");
         std::fs::write(&path, " \n\t\n").expect("write");
         let source = FilePersona::new(&path);
-        assert!(matches!(
-            source.fetch(None).await,
-            Err(PersonaError::Empty { .. })
-        ));
+        assert!(matches!(source.fetch(None).await, Err(PersonaError::Empty { .. })));
     }
 }

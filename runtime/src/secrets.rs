@@ -59,22 +59,15 @@ fn key_from_secret_string(value: &str) -> Option<SecretString> {
 #[async_trait]
 impl SecretBackend for SecretsManagerBackend {
     async fn fetch(&self, secret_id: &str) -> Result<SecretString, SecretError> {
-        let output = self
-            .client
-            .get_secret_value()
-            .secret_id(secret_id)
-            .send()
-            .await
-            .map_err(|e| SecretError::Unreachable {
+        let output =
+            self.client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| SecretError::Unreachable {
                 secret_id: secret_id.to_owned(),
                 source: anyhow::anyhow!("{}", DisplayErrorContext(e)),
             })?;
         output
             .secret_string()
             .and_then(key_from_secret_string)
-            .ok_or_else(|| SecretError::NoValue {
-                secret_id: secret_id.to_owned(),
-            })
+            .ok_or_else(|| SecretError::NoValue { secret_id: secret_id.to_owned() })
     }
 }
 
@@ -100,12 +93,9 @@ impl ApiKeyProvider {
     /// `backend` is used only when the configuration names a managed secret.
     pub fn new(config: &ApiKeySource, backend: Option<Box<dyn SecretBackend>>) -> Self {
         let source = match (config, backend) {
-            (ApiKeySource::SecretsManager { secret_id, ttl }, Some(backend)) => Source::Managed {
-                backend,
-                secret_id: secret_id.clone(),
-                ttl: *ttl,
-                cached: Mutex::new(None),
-            },
+            (ApiKeySource::SecretsManager { secret_id, ttl }, Some(backend)) => {
+                Source::Managed { backend, secret_id: secret_id.clone(), ttl: *ttl, cached: Mutex::new(None) }
+            }
             (ApiKeySource::LocalEnvironment(key), _) => Source::LocalEnvironment(key.clone()),
             _ => Source::NotRequired,
         };
@@ -117,12 +107,7 @@ impl ApiKeyProvider {
         match &self.source {
             Source::NotRequired => Ok(None),
             Source::LocalEnvironment(key) => Ok(Some(key.clone())),
-            Source::Managed {
-                backend,
-                secret_id,
-                ttl,
-                cached,
-            } => {
+            Source::Managed { backend, secret_id, ttl, cached } => {
                 let mut cached = cached.lock().await;
                 if let Some((key, fetched_at)) = cached.as_ref()
                     && fetched_at.elapsed() < *ttl
@@ -138,10 +123,7 @@ impl ApiKeyProvider {
 
     /// Forgets the cached key; called when the model answers 401/403 (the key was rotated).
     pub async fn invalidate(&self) {
-        if let Source::Managed {
-            cached, secret_id, ..
-        } = &self.source
-        {
+        if let Source::Managed { cached, secret_id, .. } = &self.source {
             tracing::info!(%secret_id, "model rejected the API key; refreshing it from Secrets Manager");
             *cached.lock().await = None;
         }
@@ -187,10 +169,8 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_the_key() {
-        let provider = ApiKeyProvider::new(
-            &ApiKeySource::LocalEnvironment(SecretString::from("sk-very-secret".to_owned())),
-            None,
-        );
+        let provider =
+            ApiKeyProvider::new(&ApiKeySource::LocalEnvironment(SecretString::from("sk-very-secret".to_owned())), None);
         assert!(!format!("{provider:?}").contains("sk-very-secret"));
     }
 }

@@ -9,9 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::config::{Config, Environment, ModelProvider, PersonaLocation, StoreLocation};
-use crate::model::{
-    BedrockModel, BreakerSettings, ChatModel, OfflineModel, OpenAiModel, ResilientModel,
-};
+use crate::model::{BedrockModel, BreakerSettings, ChatModel, OfflineModel, OpenAiModel, ResilientModel};
 use crate::persona::{FilePersona, PersonaCache, PersonaSource, S3Persona};
 use crate::secrets::{ApiKeyProvider, SecretBackend, SecretsManagerBackend};
 use crate::store::{ConversationStore, FileStore, S3Store};
@@ -66,55 +64,38 @@ impl From<AppParts> for AppState {
 /// Loads the SDK configuration the usual way (environment, profile, container or instance
 /// credentials). `AWS_ENDPOINT_URL` points every client at the local emulator.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
 }
 
 /// An S3 client; path-style addressing when an endpoint override (the emulator) is set,
 /// because `bucket.127.0.0.1` does not resolve.
 pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::from(sdk)
-        .force_path_style(sdk.endpoint_url().is_some())
-        .build();
+    let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
     aws_sdk_s3::Client::from_conf(config)
 }
 
 impl AppState {
     /// Builds every component the configuration asks for.
     pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let sdk = if config.needs_aws() {
-            Some(load_sdk_config().await)
-        } else {
-            None
-        };
-        let sdk = || {
-            sdk.as_ref()
-                .context("an AWS client was needed but the SDK config was not loaded")
-        };
+        let sdk = if config.needs_aws() { Some(load_sdk_config().await) } else { None };
+        let sdk = || sdk.as_ref().context("an AWS client was needed but the SDK config was not loaded");
 
         let store: Arc<dyn ConversationStore> = match &config.store {
-            StoreLocation::Directory(dir) => {
-                Arc::new(FileStore::open(dir).with_context(|| {
-                    format!("failed to open the file store at {}", dir.display())
-                })?)
-            }
-            StoreLocation::S3 { bucket, prefix } => {
-                Arc::new(S3Store::new(s3_client(sdk()?), bucket, prefix))
-            }
+            StoreLocation::Directory(dir) => Arc::new(
+                FileStore::open(dir).with_context(|| format!("failed to open the file store at {}", dir.display()))?,
+            ),
+            StoreLocation::S3 { bucket, prefix } => Arc::new(S3Store::new(s3_client(sdk()?), bucket, prefix)),
         };
 
         let persona_source: Box<dyn PersonaSource> = match &config.persona {
             PersonaLocation::File(path) => Box::new(FilePersona::new(path)),
-            PersonaLocation::S3 { bucket, key } => {
-                Box::new(S3Persona::new(s3_client(sdk()?), bucket, key))
-            }
+            PersonaLocation::S3 { bucket, key } => Box::new(S3Persona::new(s3_client(sdk()?), bucket, key)),
         };
 
         let secret_backend: Option<Box<dyn SecretBackend>> = match &config.api_key {
-            crate::config::ApiKeySource::SecretsManager { .. } => Some(Box::new(
-                SecretsManagerBackend::new(aws_sdk_secretsmanager::Client::new(sdk()?)),
-            )),
+            crate::config::ApiKeySource::SecretsManager { .. } => {
+                Some(Box::new(SecretsManagerBackend::new(aws_sdk_secretsmanager::Client::new(sdk()?))))
+            }
             _ => None,
         };
         let keys = Arc::new(ApiKeyProvider::new(&config.api_key, secret_backend));

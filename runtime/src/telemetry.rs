@@ -24,9 +24,7 @@ tokio::task_local! {
 
 /// The id of the request being served, or `-` outside a request.
 pub fn current_correlation_id() -> String {
-    CORRELATION_ID
-        .try_with(Clone::clone)
-        .unwrap_or_else(|_| "-".to_owned())
+    CORRELATION_ID.try_with(Clone::clone).unwrap_or_else(|_| "-".to_owned())
 }
 
 /// Runs `future` (a task spawned by a request) with that request's correlation id.
@@ -73,16 +71,11 @@ where
 fn acceptable(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 fn correlation_id_for(request: &Request) -> String {
-    if let Some(id) = request
-        .headers()
-        .get(CORRELATION_HEADER)
-        .and_then(|v| v.to_str().ok())
+    if let Some(id) = request.headers().get(CORRELATION_HEADER).and_then(|v| v.to_str().ok())
         && acceptable(id)
     {
         return id.to_owned();

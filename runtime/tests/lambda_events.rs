@@ -18,30 +18,18 @@ struct LambdaAnswer {
 
 async fn invoke(app: &TestApp, fixture: &str, request_id: &str) -> LambdaAnswer {
     let path = format!("{}/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
-    let event: LambdaRequest =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    assert!(
-        matches!(event, LambdaRequest::ApiGatewayV2(_)),
-        "{fixture} is an HTTP API v2 event"
-    );
+    let event: LambdaRequest = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(matches!(event, LambdaRequest::ApiGatewayV2(_)), "{fixture} is an HTTP API v2 event");
     let mut context = Context::default();
     context.request_id = request_id.to_owned();
 
     let mut adapter: Adapter<'_, _, _> = Adapter::from(app.router.clone());
-    let response = adapter
-        .ready()
-        .await
-        .unwrap()
-        .call(LambdaEvent::new(event, context))
-        .await
-        .unwrap();
+    let response = adapter.ready().await.unwrap().call(LambdaEvent::new(event, context)).await.unwrap();
     let response = serde_json::to_value(response).unwrap();
 
     let raw_body = response["body"].as_str().unwrap_or_default();
     let body = if response["isBase64Encoded"] == true {
-        base64::engine::general_purpose::STANDARD
-            .decode(raw_body)
-            .unwrap()
+        base64::engine::general_purpose::STANDARD.decode(raw_body).unwrap()
     } else {
         raw_body.as_bytes().to_vec()
     };
@@ -58,16 +46,8 @@ async fn chat_event_is_answered_and_stored() {
     let answer = invoke(&app, "apigw-v2-chat.json", "lambda-req-1").await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.headers["content-type"], "application/json");
-    assert_eq!(
-        answer.headers["x-correlation-id"], "lambda-req-1",
-        "the Lambda request id correlates"
-    );
-    assert!(
-        answer.body["response"]
-            .as_str()
-            .unwrap()
-            .contains("you said: Hello from API Gateway")
-    );
+    assert_eq!(answer.headers["x-correlation-id"], "lambda-req-1", "the Lambda request id correlates");
+    assert!(answer.body["response"].as_str().unwrap().contains("you said: Hello from API Gateway"));
     assert_eq!(stored_sessions(&app), 1);
 }
 
@@ -76,12 +56,7 @@ async fn base64_encoded_bodies_are_decoded() {
     let app = test_app();
     let answer = invoke(&app, "apigw-v2-chat-base64.json", "lambda-req-2").await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert!(
-        answer.body["response"]
-            .as_str()
-            .unwrap()
-            .contains("you said: base64 body")
-    );
+    assert!(answer.body["response"].as_str().unwrap().contains("you said: base64 body"));
 }
 
 #[tokio::test]

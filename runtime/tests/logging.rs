@@ -32,9 +32,7 @@ impl Captured {
         String::from_utf8(bytes)
             .unwrap()
             .lines()
-            .map(|l| {
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
-            })
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
             .collect()
     }
 }
@@ -44,10 +42,7 @@ fn with_logs<F: Future<Output = ()>>(level: &str, f: impl FnOnce() -> F) -> Vec<
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = json_subscriber(EnvFilter::new(level), move || writer.clone());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     tracing::subscriber::with_default(subscriber, || runtime.block_on(f()));
     captured.lines()
 }
@@ -65,17 +60,11 @@ fn a_server_error_is_logged_with_cause_chain_request_context_and_correlation_id(
         let answer = send(&app.router, request).await;
         answer.error(StatusCode::INTERNAL_SERVER_ERROR, "persona_unavailable");
     });
-    let error = lines
-        .iter()
-        .find(|l| l["level"] == "ERROR")
-        .unwrap_or_else(|| panic!("no ERROR line in {lines:#?}"));
+    let error = lines.iter().find(|l| l["level"] == "ERROR").unwrap_or_else(|| panic!("no ERROR line in {lines:#?}"));
     assert_eq!(error["message"], "request failed");
     assert_eq!(error["code"], "persona_unavailable");
     assert_eq!(error["status"], 500);
-    assert!(
-        error["error.message"].as_str().unwrap().contains("persona"),
-        "{error}"
-    );
+    assert!(error["error.message"].as_str().unwrap().contains("persona"), "{error}");
     let chain = error["error.cause_chain"].as_str().unwrap();
     assert!(
         chain.contains("persona not found at") && chain.contains("me.txt"),
@@ -93,21 +82,11 @@ fn every_line_of_a_request_carries_its_correlation_id() {
     let lines = with_logs("info", || async {
         chat(&app.router, "hello", None).await;
     });
-    let request_lines: Vec<_> = lines
-        .iter()
-        .filter(|l| l["span"]["name"] == "request")
-        .collect();
-    assert!(
-        request_lines.len() >= 3,
-        "prompt built, model replied, request served: {lines:#?}"
-    );
+    let request_lines: Vec<_> = lines.iter().filter(|l| l["span"]["name"] == "request").collect();
+    assert!(request_lines.len() >= 3, "prompt built, model replied, request served: {lines:#?}");
     let id = &request_lines[0]["span"]["correlation_id"];
     assert!(id.is_string());
-    assert!(
-        request_lines
-            .iter()
-            .all(|l| &l["span"]["correlation_id"] == id)
-    );
+    assert!(request_lines.iter().all(|l| &l["span"]["correlation_id"] == id));
 }
 
 #[test]
@@ -118,17 +97,10 @@ fn message_contents_never_reach_info_logs() {
         let reply = chat(&app.router, &format!("my secret is {marker}"), None).await;
         let session = reply["session_id"].as_str().unwrap().to_owned();
         send(&app.router, get(&format!("/api/chat/history/{session}"))).await;
-        send(
-            &app.router,
-            post_json("/api/chat/stream", format!(r#"{{"message":"{marker}"}}"#)),
-        )
-        .await;
+        send(&app.router, post_json("/api/chat/stream", format!(r#"{{"message":"{marker}"}}"#))).await;
     });
     assert!(!lines.is_empty());
     for line in &lines {
-        assert!(
-            !line.to_string().contains(marker),
-            "message content leaked into a log line: {line}"
-        );
+        assert!(!line.to_string().contains(marker), "message content leaked into a log line: {line}");
     }
 }

@@ -36,46 +36,24 @@ struct Upstream {
     last_body: Mutex<Option<Value>>,
 }
 
-async fn completions(
-    State(upstream): State<Arc<Upstream>>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
+async fn completions(State(upstream): State<Arc<Upstream>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     upstream.calls.fetch_add(1, Ordering::SeqCst);
     *upstream.last_body.lock().await = Some(body.clone());
     if let Some(status) = *upstream.failing_status.lock().await {
-        return (
-            StatusCode::from_u16(status).unwrap(),
-            Json(json!({"error": {"message": "upstream says no"}})),
-        )
+        return (StatusCode::from_u16(status).unwrap(), Json(json!({"error": {"message": "upstream says no"}})))
             .into_response();
     }
     if let Some(key) = upstream.accepted_key.lock().await.as_deref() {
-        let sent = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let sent = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
         if sent != format!("Bearer {key}") {
-            return (
-                StatusCode::UNAUTHORIZED,
-                Json(json!({"error": {"message": "invalid api key"}})),
-            )
-                .into_response();
+            return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"message": "invalid api key"}}))).into_response();
         }
     }
-    let user = body["messages"].as_array().unwrap().last().unwrap()["content"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let user = body["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_owned();
     if body["stream"] == true {
         let chunks: Vec<String> = ["echo: ", &user, "!"]
             .iter()
-            .map(|piece| {
-                format!(
-                    "data: {}\n\n",
-                    json!({"choices": [{"delta": {"content": piece}}]})
-                )
-            })
+            .map(|piece| format!("data: {}\n\n", json!({"choices": [{"delta": {"content": piece}}]})))
             .chain(std::iter::once("data: [DONE]\n\n".to_owned()))
             .collect();
         return ([("content-type", "text/event-stream")], chunks.concat()).into_response();
@@ -92,9 +70,7 @@ async fn serve(router: axum::Router) -> String {
 
 async fn openai_upstream() -> (Arc<Upstream>, String) {
     let upstream = Arc::new(Upstream::default());
-    let router = axum::Router::new()
-        .route("/v1/chat/completions", post(completions))
-        .with_state(upstream.clone());
+    let router = axum::Router::new().route("/v1/chat/completions", post(completions)).with_state(upstream.clone());
     let url = serve(router).await;
     (upstream, format!("{url}/v1"))
 }
@@ -119,10 +95,7 @@ impl SecretBackend for SharedSecret {
 
 fn managed_keys(secret: &Arc<RotatingSecret>) -> Arc<ApiKeyProvider> {
     Arc::new(ApiKeyProvider::new(
-        &ApiKeySource::SecretsManager {
-            secret_id: "twin/llm".into(),
-            ttl: std::time::Duration::from_secs(3600),
-        },
+        &ApiKeySource::SecretsManager { secret_id: "twin/llm".into(), ttl: std::time::Duration::from_secs(3600) },
         Some(Box::new(SharedSecret(secret.clone()))),
     ))
 }
@@ -131,53 +104,28 @@ fn managed_keys(secret: &Arc<RotatingSecret>) -> Arc<ApiKeyProvider> {
 async fn openai_request_carries_persona_history_and_key() {
     let (upstream, base_url) = openai_upstream().await;
     *upstream.accepted_key.lock().await = Some("sk-current".into());
-    let secret = Arc::new(RotatingSecret {
-        value: "sk-current".to_owned().into(),
-        fetches: AtomicU32::new(0),
-    });
+    let secret = Arc::new(RotatingSecret { value: "sk-current".to_owned().into(), fetches: AtomicU32::new(0) });
     let model = OpenAiModel::new(&base_url, "gpt-test", 128, managed_keys(&secret)).unwrap();
 
     let prompt = build_prompt(PERSONA, &[], "Who are you?", 6000);
-    assert_eq!(
-        model.complete(&prompt).await.unwrap(),
-        "echo: Who are you?!"
-    );
+    assert_eq!(model.complete(&prompt).await.unwrap(), "echo: Who are you?!");
     let body = upstream.last_body.lock().await.clone().unwrap();
     assert_eq!(body["model"], "gpt-test");
     assert_eq!(body["max_tokens"], 128);
-    assert!(
-        body["messages"][0]["content"]
-            .as_str()
-            .unwrap()
-            .contains(PERSONA)
-    );
+    assert!(body["messages"][0]["content"].as_str().unwrap().contains(PERSONA));
 
-    let deltas: Vec<String> = model
-        .stream(&prompt)
-        .await
-        .unwrap()
-        .map(|d| d.unwrap())
-        .collect()
-        .await;
+    let deltas: Vec<String> = model.stream(&prompt).await.unwrap().map(|d| d.unwrap()).collect().await;
     assert_eq!(deltas, vec!["echo: ", "Who are you?", "!"]);
-    assert_eq!(
-        secret.fetches.load(Ordering::SeqCst),
-        1,
-        "the key is cached between calls"
-    );
+    assert_eq!(secret.fetches.load(Ordering::SeqCst), 1, "the key is cached between calls");
 }
 
 #[tokio::test]
 async fn a_rotated_key_is_refetched_after_a_401() {
     let (upstream, base_url) = openai_upstream().await;
-    let secret = Arc::new(RotatingSecret {
-        value: "sk-old".to_owned().into(),
-        fetches: AtomicU32::new(0),
-    });
+    let secret = Arc::new(RotatingSecret { value: "sk-old".to_owned().into(), fetches: AtomicU32::new(0) });
     let keys = managed_keys(&secret);
     let model = OpenAiModel::new(&base_url, "gpt-test", 128, keys.clone()).unwrap();
-    let resilient =
-        twin_runtime::model::ResilientModel::new(Arc::new(model), keys, Default::default());
+    let resilient = twin_runtime::model::ResilientModel::new(Arc::new(model), keys, Default::default());
     let prompt = build_prompt(PERSONA, &[], "hi", 6000);
 
     *upstream.accepted_key.lock().await = Some("sk-old".into());
@@ -186,21 +134,15 @@ async fn a_rotated_key_is_refetched_after_a_401() {
     *secret.value.lock().unwrap() = "sk-new".into();
     *upstream.accepted_key.lock().await = Some("sk-new".into());
     assert_eq!(resilient.complete(&prompt).await.unwrap(), "echo: hi!");
-    assert_eq!(
-        secret.fetches.load(Ordering::SeqCst),
-        2,
-        "one refresh after the 401"
-    );
+    assert_eq!(secret.fetches.load(Ordering::SeqCst), 2, "one refresh after the 401");
 }
 
 #[tokio::test]
 async fn a_failing_model_is_503_with_retry_after_and_the_breaker_stops_calls() {
     let (upstream, base_url) = openai_upstream().await;
     *upstream.failing_status.lock().await = Some(503);
-    let keys = Arc::new(ApiKeyProvider::new(
-        &ApiKeySource::LocalEnvironment(SecretString::from("sk-x".to_owned())),
-        None,
-    ));
+    let keys =
+        Arc::new(ApiKeyProvider::new(&ApiKeySource::LocalEnvironment(SecretString::from("sk-x".to_owned())), None));
     let model = OpenAiModel::new(&base_url, "gpt-test", 128, keys).unwrap();
     let app = test_app_with(Arc::new(model), limits());
 
@@ -208,40 +150,19 @@ async fn a_failing_model_is_503_with_retry_after_and_the_breaker_stops_calls() {
     let first = send(&app.router, post_json("/api/chat", r#"{"message":"hi"}"#)).await;
     first.error(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable");
     assert!(first.headers.contains_key("retry-after"));
-    assert_eq!(
-        upstream.calls.load(Ordering::SeqCst),
-        3,
-        "two retries on a transient error"
-    );
+    assert_eq!(upstream.calls.load(Ordering::SeqCst), 3, "two retries on a transient error");
 
     let second = send(&app.router, post_json("/api/chat", r#"{"message":"hi"}"#)).await;
     second.error(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable");
     let calls = upstream.calls.load(Ordering::SeqCst);
-    assert_eq!(
-        calls, 5,
-        "the breaker opened after the fifth consecutive failure"
-    );
+    assert_eq!(calls, 5, "the breaker opened after the fifth consecutive failure");
 
     let third = send(&app.router, post_json("/api/chat", r#"{"message":"hi"}"#)).await;
     let error = third.error(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable");
-    assert!(
-        error["message"].as_str().unwrap().contains("retry in"),
-        "{error}"
-    );
-    let retry_after: u64 = third.headers["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        (1..=30).contains(&retry_after),
-        "Retry-After is the breaker's remaining cooldown: {retry_after}"
-    );
-    assert_eq!(
-        upstream.calls.load(Ordering::SeqCst),
-        calls,
-        "an open breaker makes no call"
-    );
+    assert!(error["message"].as_str().unwrap().contains("retry in"), "{error}");
+    let retry_after: u64 = third.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry_after), "Retry-After is the breaker's remaining cooldown: {retry_after}");
+    assert_eq!(upstream.calls.load(Ordering::SeqCst), calls, "an open breaker makes no call");
     assert_eq!(stored_sessions(&app), 0, "a failed turn stores nothing");
 }
 
@@ -251,12 +172,8 @@ async fn a_bad_request_is_not_retried() {
     *upstream.failing_status.lock().await = Some(400);
     let keys = Arc::new(ApiKeyProvider::new(&ApiKeySource::NotRequired, None));
     let model = OpenAiModel::new(&base_url, "gpt-test", 128, keys.clone()).unwrap();
-    let resilient =
-        twin_runtime::model::ResilientModel::new(Arc::new(model), keys, Default::default());
-    let error = resilient
-        .complete(&build_prompt(PERSONA, &[], "hi", 6000))
-        .await
-        .unwrap_err();
+    let resilient = twin_runtime::model::ResilientModel::new(Arc::new(model), keys, Default::default());
+    let error = resilient.complete(&build_prompt(PERSONA, &[], "hi", 6000)).await.unwrap_err();
     assert!(matches!(error, ModelError::Permanent(_)), "{error:?}");
     assert!(format!("{:#}", anyhow::Error::from(error)).contains("upstream says no"));
     assert_eq!(upstream.calls.load(Ordering::SeqCst), 1);
@@ -264,10 +181,7 @@ async fn a_bad_request_is_not_retried() {
 
 // --- Bedrock: the Converse API over HTTP, answered by a stand-in -----------------------
 
-async fn converse(
-    State(seen): State<Arc<Mutex<Vec<Value>>>>,
-    Json(body): Json<Value>,
-) -> Json<Value> {
+async fn converse(State(seen): State<Arc<Mutex<Vec<Value>>>>, Json(body): Json<Value>) -> Json<Value> {
     seen.lock().await.push(body);
     Json(json!({
         "output": {"message": {"role": "assistant", "content": [{"text": "Hello from "}, {"text": "Bedrock"}]}},
@@ -280,23 +194,15 @@ async fn converse(
 #[tokio::test]
 async fn bedrock_converse_sends_the_persona_as_system_and_joins_the_reply() {
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let router = axum::Router::new()
-        .route("/model/{model_id}/converse", post(converse))
-        .with_state(seen.clone());
+    let router = axum::Router::new().route("/model/{model_id}/converse", post(converse)).with_state(seen.clone());
     let url = serve(router).await;
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(url)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests"))
         .load()
         .await;
-    let model = BedrockModel::new(
-        aws_sdk_bedrockruntime::Client::new(&sdk),
-        "anthropic.test-v1:0",
-        64,
-    );
+    let model = BedrockModel::new(aws_sdk_bedrockruntime::Client::new(&sdk), "anthropic.test-v1:0", 64);
     let history = vec![
         twin_runtime::store::Message {
             role: twin_runtime::store::Role::User,
@@ -309,24 +215,11 @@ async fn bedrock_converse_sends_the_persona_as_system_and_joins_the_reply() {
             timestamp: chrono::Utc::now(),
         },
     ];
-    let reply = model
-        .complete(&build_prompt(PERSONA, &history, "now?", 6000))
-        .await
-        .unwrap();
+    let reply = model.complete(&build_prompt(PERSONA, &history, "now?", 6000)).await.unwrap();
     assert_eq!(reply, "Hello from Bedrock");
     let body = seen.lock().await[0].clone();
-    assert!(
-        body["system"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains(PERSONA)
-    );
-    let roles: Vec<&str> = body["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["role"].as_str().unwrap())
-        .collect();
+    assert!(body["system"][0]["text"].as_str().unwrap().contains(PERSONA));
+    let roles: Vec<&str> = body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
     assert_eq!(roles, vec!["user", "assistant", "user"]);
     assert_eq!(body["inferenceConfig"]["maxTokens"], 64);
 }

@@ -21,18 +21,11 @@ use twin_runtime::store::{ConversationStore, FileStore, Message, Role};
 use uuid::Uuid;
 
 fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: 256,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 /// Any text a person might send: unicode, quotes, newlines, JSON-looking fragments.
@@ -55,16 +48,8 @@ fn history(max_turns: usize) -> impl Strategy<Value = Vec<Message>> {
             .flat_map(|(i, (question, answer))| {
                 let at = start + ChronoDuration::seconds(2 * i as i64);
                 [
-                    Message {
-                        role: Role::User,
-                        content: question,
-                        timestamp: at,
-                    },
-                    Message {
-                        role: Role::Assistant,
-                        content: answer,
-                        timestamp: at + ChronoDuration::seconds(1),
-                    },
+                    Message { role: Role::User, content: question, timestamp: at },
+                    Message { role: Role::Assistant, content: answer, timestamp: at + ChronoDuration::seconds(1) },
                 ]
             })
             .collect()
@@ -95,7 +80,7 @@ proptest! {
                 expected.entry(sessions[*session]).or_default().extend(pair);
             }
             for session in sessions {
-                let stored = store.load(session).await.unwrap().map(|c| c.messages);
+                let stored = store.load(session).await.unwrap().map(|c| c.messages.clone());
                 prop_assert_eq!(stored, expected.get(&session).cloned());
             }
             Ok(())
@@ -135,10 +120,7 @@ fn openai() -> OpenAiModel {
 
 fn system_text_of_bedrock_input(prompt: &Prompt) -> String {
     let (system, _) = BedrockModel::converse_input(prompt).unwrap();
-    system
-        .iter()
-        .filter_map(|block| block.as_text().ok().cloned())
-        .collect()
+    system.iter().filter_map(|block| block.as_text().ok().cloned()).collect()
 }
 
 proptest! {

@@ -24,16 +24,8 @@ const TURNS_PER_WRITER: usize = 5;
 fn turn(writer: usize, turn: usize) -> [Message; 2] {
     let now = Utc::now();
     [
-        Message {
-            role: Role::User,
-            content: format!("writer {writer} turn {turn}"),
-            timestamp: now,
-        },
-        Message {
-            role: Role::Assistant,
-            content: format!("reply to writer {writer} turn {turn}"),
-            timestamp: now,
-        },
+        Message { role: Role::User, content: format!("writer {writer} turn {turn}"), timestamp: now },
+        Message { role: Role::Assistant, content: format!("reply to writer {writer} turn {turn}"), timestamp: now },
     ]
 }
 
@@ -53,23 +45,11 @@ async fn hammer(stores: Vec<Arc<dyn ConversationStore>>) {
     for task in tasks {
         task.await.unwrap();
     }
-    let conversation = stores[0]
-        .load(session)
-        .await
-        .unwrap()
-        .expect("the session exists");
-    assert_eq!(
-        conversation.messages.len(),
-        WRITERS * TURNS_PER_WRITER * 2,
-        "every message of all 160 turns is kept"
-    );
+    let conversation = stores[0].load(session).await.unwrap().expect("the session exists");
+    assert_eq!(conversation.messages.len(), WRITERS * TURNS_PER_WRITER * 2, "every message of all 160 turns is kept");
     for pair in conversation.messages.chunks(2) {
         assert_eq!(pair[0].role, Role::User);
-        assert_eq!(
-            pair[1].content,
-            format!("reply to {}", pair[0].content),
-            "a turn is never split"
-        );
+        assert_eq!(pair[1].content, format!("reply to {}", pair[0].content), "a turn is never split");
     }
     for writer in 0..WRITERS {
         let order: Vec<String> = conversation
@@ -78,13 +58,8 @@ async fn hammer(stores: Vec<Arc<dyn ConversationStore>>) {
             .filter(|m| m.role == Role::User && m.content.starts_with(&format!("writer {writer} ")))
             .map(|m| m.content.clone())
             .collect();
-        let expected: Vec<String> = (0..TURNS_PER_WRITER)
-            .map(|n| format!("writer {writer} turn {n}"))
-            .collect();
-        assert_eq!(
-            order, expected,
-            "writer {writer}'s turns are all there, in order"
-        );
+        let expected: Vec<String> = (0..TURNS_PER_WRITER).map(|n| format!("writer {writer} turn {n}")).collect();
+        assert_eq!(order, expected, "writer {writer}'s turns are all there, in order");
     }
 }
 
@@ -100,9 +75,8 @@ async fn file_store_instances_sharing_a_directory_keep_every_turn() {
     // Separate instances share no in-process lock: only the file lock serialises them,
     // exactly as between two processes.
     let dir = tempfile::tempdir().unwrap();
-    let stores: Vec<Arc<dyn ConversationStore>> = (0..WRITERS)
-        .map(|_| Arc::new(FileStore::open(dir.path()).unwrap()) as Arc<dyn ConversationStore>)
-        .collect();
+    let stores: Vec<Arc<dyn ConversationStore>> =
+        (0..WRITERS).map(|_| Arc::new(FileStore::open(dir.path()).unwrap()) as Arc<dyn ConversationStore>).collect();
     hammer(stores).await;
 }
 
@@ -114,14 +88,8 @@ async fn file_store_reports_a_corrupt_document() {
     std::fs::write(dir.path().join(format!("{session}.json")), b"{not json").unwrap();
     let error = store.load(session).await.unwrap_err();
     assert!(error.to_string().contains("unreadable"), "{error}");
-    assert!(
-        store.append(session, &turn(0, 0)).await.is_err(),
-        "a corrupt document is not overwritten"
-    );
-    assert_eq!(
-        std::fs::read(dir.path().join(format!("{session}.json"))).unwrap(),
-        b"{not json"
-    );
+    assert!(store.append(session, &turn(0, 0)).await.is_err(), "a corrupt document is not overwritten");
+    assert_eq!(std::fs::read(dir.path().join(format!("{session}.json"))).unwrap(), b"{not json");
 }
 
 // --- Against the emulator -------------------------------------------------------------
@@ -139,10 +107,7 @@ async fn s3_store_keeps_every_turn_of_16_concurrent_writers() {
     let bucket = bucket(&client, "twin-memory").await;
     // One client per writer, as separate Lambda instances would have.
     let stores: Vec<Arc<dyn ConversationStore>> = (0..WRITERS)
-        .map(|_| {
-            Arc::new(S3Store::new(s3_client(&sdk), &bucket, "sessions/"))
-                as Arc<dyn ConversationStore>
-        })
+        .map(|_| Arc::new(S3Store::new(s3_client(&sdk), &bucket, "sessions/")) as Arc<dyn ConversationStore>)
         .collect();
     hammer(stores).await;
 }
@@ -158,29 +123,16 @@ async fn s3_store_round_trips_under_its_key_and_reports_missing_sessions() {
     store.append(session, &turn(1, 1)).await.unwrap();
     store.append(session, &turn(1, 2)).await.unwrap();
 
-    let object = client
-        .get_object()
-        .bucket(&bucket)
-        .key(format!("sessions/{session}.json"))
-        .send()
-        .await
-        .unwrap();
-    let stored: serde_json::Value =
-        serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
+    let object = client.get_object().bucket(&bucket).key(format!("sessions/{session}.json")).send().await.unwrap();
+    let stored: serde_json::Value = serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
     assert_eq!(stored["session_id"], session.to_string());
     assert_eq!(stored["messages"][2]["content"], "writer 1 turn 2");
-    assert_eq!(
-        store.load(session).await.unwrap().unwrap().messages.len(),
-        4
-    );
+    assert_eq!(store.load(session).await.unwrap().unwrap().messages.len(), 4);
     store.check().await.unwrap();
 
     let missing = S3Store::new(client, unique_bucket("absent"), "sessions/");
     let error = missing.check().await.unwrap_err();
-    assert!(
-        error.to_string().contains("failed to reach bucket"),
-        "{error}"
-    );
+    assert!(error.to_string().contains("failed to reach bucket"), "{error}");
 }
 
 #[tokio::test]
@@ -189,45 +141,20 @@ async fn s3_persona_is_revalidated_by_etag() {
     let client = s3_client(&sdk);
     let bucket = bucket(&client, "twin-persona").await;
     let put = |text: &'static str| {
-        client
-            .put_object()
-            .bucket(&bucket)
-            .key("persona/me.txt")
-            .body(ByteStream::from_static(text.as_bytes()))
-            .send()
+        client.put_object().bucket(&bucket).key("persona/me.txt").body(ByteStream::from_static(text.as_bytes())).send()
     };
     put("I am Ada.\nFirst version.").await.unwrap();
     let source = S3Persona::new(client.clone(), &bucket, "persona/me.txt");
-    let Fetched::Current(first) = source.fetch(None).await.unwrap() else {
-        panic!("expected the persona")
-    };
+    let Fetched::Current(first) = source.fetch(None).await.unwrap() else { panic!("expected the persona") };
     assert_eq!(&*first.text, "I am Ada.\nFirst version.");
-    assert!(matches!(
-        source.fetch(Some(&first.etag)).await.unwrap(),
-        Fetched::NotModified
-    ));
+    assert!(matches!(source.fetch(Some(&first.etag)).await.unwrap(), Fetched::NotModified));
 
     put("I am Ada.\nSecond version.").await.unwrap();
-    let cache = PersonaCache::new(
-        Box::new(S3Persona::new(client.clone(), &bucket, "persona/me.txt")),
-        Duration::ZERO,
-    );
-    assert_eq!(
-        &*cache.get().await.unwrap().text,
-        "I am Ada.\nSecond version."
-    );
+    let cache = PersonaCache::new(Box::new(S3Persona::new(client.clone(), &bucket, "persona/me.txt")), Duration::ZERO);
+    assert_eq!(&*cache.get().await.unwrap().text, "I am Ada.\nSecond version.");
 
-    client
-        .delete_object()
-        .bucket(&bucket)
-        .key("persona/me.txt")
-        .send()
-        .await
-        .unwrap();
-    assert!(matches!(
-        cache.get().await,
-        Err(PersonaError::Missing { .. })
-    ));
+    client.delete_object().bucket(&bucket).key("persona/me.txt").send().await.unwrap();
+    assert!(matches!(cache.get().await, Err(PersonaError::Missing { .. })));
 }
 
 #[tokio::test]
@@ -235,44 +162,18 @@ async fn secrets_come_from_secrets_manager_cached_and_refreshed_after_rotation()
     let sdk = emulator_sdk_config().await;
     let client = aws_sdk_secretsmanager::Client::new(&sdk);
     let name = format!("twin/test/{}", Uuid::new_v4());
-    client
-        .create_secret()
-        .name(&name)
-        .secret_string(r#"{"api_key":"sk-first"}"#)
-        .send()
-        .await
-        .unwrap();
+    client.create_secret().name(&name).secret_string(r#"{"api_key":"sk-first"}"#).send().await.unwrap();
 
     let provider = ApiKeyProvider::new(
-        &ApiKeySource::SecretsManager {
-            secret_id: name.clone(),
-            ttl: Duration::from_secs(3600),
-        },
+        &ApiKeySource::SecretsManager { secret_id: name.clone(), ttl: Duration::from_secs(3600) },
         Some(Box::new(SecretsManagerBackend::new(client.clone()))),
     );
-    assert_eq!(
-        provider.key().await.unwrap().unwrap().expose_secret(),
-        "sk-first"
-    );
+    assert_eq!(provider.key().await.unwrap().unwrap().expose_secret(), "sk-first");
 
-    client
-        .put_secret_value()
-        .secret_id(&name)
-        .secret_string(r#"{"api_key":"sk-rotated"}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        provider.key().await.unwrap().unwrap().expose_secret(),
-        "sk-first",
-        "cached for the TTL"
-    );
+    client.put_secret_value().secret_id(&name).secret_string(r#"{"api_key":"sk-rotated"}"#).send().await.unwrap();
+    assert_eq!(provider.key().await.unwrap().unwrap().expose_secret(), "sk-first", "cached for the TTL");
     provider.invalidate().await;
-    assert_eq!(
-        provider.key().await.unwrap().unwrap().expose_secret(),
-        "sk-rotated",
-        "refreshed after a rejection"
-    );
+    assert_eq!(provider.key().await.unwrap().unwrap().expose_secret(), "sk-rotated", "refreshed after a rejection");
 
     let backend = SecretsManagerBackend::new(client);
     let missing = backend.fetch("twin/does-not-exist").await.unwrap_err();

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ContentBlockDelta, ConversationRole, ConverseOutput, ConverseStreamOutput,
-    InferenceConfiguration, Message, SystemContentBlock,
+    ContentBlock, ContentBlockDelta, ConversationRole, ConverseOutput, ConverseStreamOutput, InferenceConfiguration,
+    Message, SystemContentBlock,
 };
 use futures_util::StreamExt;
 
@@ -22,17 +22,11 @@ pub struct BedrockModel {
 
 impl BedrockModel {
     pub fn new(client: Client, model_id: impl Into<String>, max_output_tokens: u32) -> Self {
-        Self {
-            client,
-            model_id: model_id.into(),
-            max_output_tokens,
-        }
+        Self { client, model_id: model_id.into(), max_output_tokens }
     }
 
     /// The system block (preamble + whole persona), then history and the new message.
-    pub fn converse_input(
-        prompt: &Prompt,
-    ) -> Result<(Vec<SystemContentBlock>, Vec<Message>), ModelError> {
+    pub fn converse_input(prompt: &Prompt) -> Result<(Vec<SystemContentBlock>, Vec<Message>), ModelError> {
         let mut messages = Vec::with_capacity(prompt.history.len() + 1);
         let turns = prompt
             .history
@@ -51,16 +45,11 @@ impl BedrockModel {
                 .map_err(|e| ModelError::Permanent(e.into()))?;
             messages.push(message);
         }
-        Ok((
-            vec![SystemContentBlock::Text(prompt.system.clone())],
-            messages,
-        ))
+        Ok((vec![SystemContentBlock::Text(prompt.system.clone())], messages))
     }
 
     fn inference(&self, max_tokens: u32) -> InferenceConfiguration {
-        InferenceConfiguration::builder()
-            .max_tokens(i32::try_from(max_tokens).unwrap_or(i32::MAX))
-            .build()
+        InferenceConfiguration::builder().max_tokens(i32::try_from(max_tokens).unwrap_or(i32::MAX)).build()
     }
 }
 
@@ -71,9 +60,7 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     let transient = match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         SdkError::ServiceError(e) => matches!(
             e.err().code(),
             Some(
@@ -87,11 +74,7 @@ where
         _ => false,
     };
     let detail = anyhow::anyhow!("{}", DisplayErrorContext(error));
-    if transient {
-        ModelError::Transient(detail)
-    } else {
-        ModelError::Permanent(detail)
-    }
+    if transient { ModelError::Transient(detail) } else { ModelError::Permanent(detail) }
 }
 
 #[async_trait]
@@ -109,14 +92,10 @@ impl ChatModel for BedrockModel {
             .await
             .map_err(classify)?;
         match output.output {
-            Some(ConverseOutput::Message(message)) => Ok(message
-                .content
-                .iter()
-                .filter_map(|block| block.as_text().ok().map(String::as_str))
-                .collect()),
-            _ => Err(ModelError::Permanent(anyhow::anyhow!(
-                "Bedrock answered without a message"
-            ))),
+            Some(ConverseOutput::Message(message)) => {
+                Ok(message.content.iter().filter_map(|block| block.as_text().ok().map(String::as_str)).collect())
+            }
+            _ => Err(ModelError::Permanent(anyhow::anyhow!("Bedrock answered without a message"))),
         }
     }
 

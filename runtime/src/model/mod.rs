@@ -49,9 +49,7 @@ impl ModelError {
     pub fn retry_after(&self) -> Duration {
         match self {
             ModelError::CircuitOpen { retry_after } => *retry_after,
-            ModelError::Permanent(_) | ModelError::KeyRejected(_) | ModelError::Secret(_) => {
-                Duration::from_secs(30)
-            }
+            ModelError::Permanent(_) | ModelError::KeyRejected(_) | ModelError::Secret(_) => Duration::from_secs(30),
             ModelError::Transient(_) => Duration::from_secs(5),
         }
     }

@@ -40,10 +40,8 @@ impl ChatModel for OfflineModel {
     async fn stream(&self, prompt: &Prompt) -> Result<TokenStream, ModelError> {
         let reply = Self::reply(prompt);
         // Word by word, keeping the separators, so the deltas concatenate to the reply.
-        let deltas: Vec<Result<String, ModelError>> = reply
-            .split_inclusive(' ')
-            .map(|word| Ok(word.to_owned()))
-            .collect();
+        let deltas: Vec<Result<String, ModelError>> =
+            reply.split_inclusive(' ').map(|word| Ok(word.to_owned())).collect();
         Ok(futures_util::stream::iter(deltas).boxed())
     }
 

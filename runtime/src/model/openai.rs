@@ -69,17 +69,11 @@ impl OpenAiModel {
     }
 
     async fn post(&self, body: &Value) -> Result<reqwest::Response, ModelError> {
-        let mut request = self
-            .http
-            .post(format!("{}/chat/completions", self.base_url))
-            .json(body);
+        let mut request = self.http.post(format!("{}/chat/completions", self.base_url)).json(body);
         if let Some(key) = self.keys.key().await? {
             request = request.bearer_auth(key.expose_secret());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ModelError::Transient(e.into()))?;
+        let response = request.send().await.map_err(|e| ModelError::Transient(e.into()))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -89,10 +83,7 @@ impl OpenAiModel {
         let detail: String = detail.chars().take(500).collect();
         Err(ModelError::from_status(
             status.as_u16(),
-            anyhow::anyhow!(
-                "POST {}/chat/completions answered {status}: {detail}",
-                self.base_url
-            ),
+            anyhow::anyhow!("POST {}/chat/completions answered {status}: {detail}", self.base_url),
         ))
     }
 }
@@ -105,10 +96,7 @@ fn malformed(what: &str) -> ModelError {
 impl ChatModel for OpenAiModel {
     async fn complete(&self, prompt: &Prompt) -> Result<String, ModelError> {
         let response = self.post(&self.request_body(prompt, false)).await?;
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| ModelError::Transient(e.into()))?;
+        let body: Value = response.json().await.map_err(|e| ModelError::Transient(e.into()))?;
         body.pointer("/choices/0/message/content")
             .and_then(Value::as_str)
             .map(str::to_owned)
@@ -125,9 +113,7 @@ impl ChatModel for OpenAiModel {
             })
             .filter_map(|event| async move {
                 match event {
-                    Err(e) => Some(Err(ModelError::Transient(anyhow::anyhow!(
-                        "stream broke: {e}"
-                    )))),
+                    Err(e) => Some(Err(ModelError::Transient(anyhow::anyhow!("stream broke: {e}")))),
                     Ok(event) => {
                         let chunk: Value = match serde_json::from_str(&event.data) {
                             Ok(chunk) => chunk,
@@ -149,10 +135,7 @@ impl ChatModel for OpenAiModel {
         if let Some(key) = self.keys.key().await? {
             request = request.bearer_auth(key.expose_secret());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ModelError::Transient(e.into()))?;
+        let response = request.send().await.map_err(|e| ModelError::Transient(e.into()))?;
         let status = response.status();
         if status.is_success() {
             Ok(())

@@ -52,23 +52,12 @@ pub struct ResilientModel {
 }
 
 impl ResilientModel {
-    pub fn new(
-        inner: Arc<dyn ChatModel>,
-        keys: Arc<ApiKeyProvider>,
-        settings: BreakerSettings,
-    ) -> Self {
-        Self {
-            inner,
-            keys,
-            settings,
-            state: Mutex::new(BreakerState::default()),
-        }
+    pub fn new(inner: Arc<dyn ChatModel>, keys: Arc<ApiKeyProvider>, settings: BreakerSettings) -> Self {
+        Self { inner, keys, settings, state: Mutex::new(BreakerState::default()) }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, BreakerState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Lets a call through, or says how long the breaker stays open.
@@ -79,14 +68,10 @@ impl ResilientModel {
         };
         let now = Instant::now();
         if now < open_until {
-            return Err(ModelError::CircuitOpen {
-                retry_after: open_until - now,
-            });
+            return Err(ModelError::CircuitOpen { retry_after: open_until - now });
         }
         if state.trial_in_flight {
-            return Err(ModelError::CircuitOpen {
-                retry_after: Duration::from_secs(1),
-            });
+            return Err(ModelError::CircuitOpen { retry_after: Duration::from_secs(1) });
         }
         state.trial_in_flight = true;
         Ok(())
@@ -126,16 +111,11 @@ impl ResilientModel {
 
     /// Whether the breaker currently refuses calls (for health output and tests).
     pub fn is_open(&self) -> bool {
-        self.state()
-            .open_until
-            .is_some_and(|until| Instant::now() < until)
+        self.state().open_until.is_some_and(|until| Instant::now() < until)
     }
 
     fn backoff(&self, retry: u32) -> Duration {
-        let base = self
-            .settings
-            .initial_backoff
-            .saturating_mul(1 << retry.min(8));
+        let base = self.settings.initial_backoff.saturating_mul(1 << retry.min(8));
         base / 2 + base.mul_f64(fastrand::f64() / 2.0)
     }
 
@@ -148,8 +128,7 @@ impl ResilientModel {
         let mut key_refreshed = false;
         loop {
             self.admit()?;
-            let result = match tokio::time::timeout(self.settings.attempt_timeout, attempt()).await
-            {
+            let result = match tokio::time::timeout(self.settings.attempt_timeout, attempt()).await {
                 Ok(result) => result,
                 Err(_) => Err(ModelError::Transient(anyhow::anyhow!(
                     "no {what} from {} within {}s",
@@ -199,11 +178,7 @@ impl ChatModel for ResilientModel {
         self.admit()?;
         let result = tokio::time::timeout(self.settings.attempt_timeout, self.inner.check())
             .await
-            .unwrap_or_else(|_| {
-                Err(ModelError::Transient(anyhow::anyhow!(
-                    "health check timed out"
-                )))
-            });
+            .unwrap_or_else(|_| Err(ModelError::Transient(anyhow::anyhow!("health check timed out"))));
         self.record(&result.as_ref().map(|_| ()));
         result
     }
@@ -265,45 +240,23 @@ mod tests {
 
     #[tokio::test]
     async fn transient_failures_are_retried() {
-        let inner = Arc::new(Flaky {
-            fail_first: 2,
-            ..Flaky::default()
-        });
+        let inner = Arc::new(Flaky { fail_first: 2, ..Flaky::default() });
         let model = ResilientModel::new(inner.clone(), keys(), settings(2));
-        assert_eq!(
-            model
-                .complete(&prompt())
-                .await
-                .expect("third attempt works"),
-            "fine"
-        );
+        assert_eq!(model.complete(&prompt()).await.expect("third attempt works"), "fine");
         assert_eq!(inner.calls.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
     async fn breaker_opens_after_five_failures_and_closes_after_a_good_trial() {
-        let inner = Arc::new(Flaky {
-            fail_first: 5,
-            ..Flaky::default()
-        });
+        let inner = Arc::new(Flaky { fail_first: 5, ..Flaky::default() });
         let model = ResilientModel::new(inner.clone(), keys(), settings(0));
         for _ in 0..5 {
-            assert!(matches!(
-                model.complete(&prompt()).await,
-                Err(ModelError::Transient(_))
-            ));
+            assert!(matches!(model.complete(&prompt()).await, Err(ModelError::Transient(_))));
         }
         assert!(model.is_open());
         let refused = model.complete(&prompt()).await;
-        assert!(
-            matches!(refused, Err(ModelError::CircuitOpen { .. })),
-            "{refused:?}"
-        );
-        assert_eq!(
-            inner.calls.load(Ordering::SeqCst),
-            5,
-            "an open breaker makes no call"
-        );
+        assert!(matches!(refused, Err(ModelError::CircuitOpen { .. })), "{refused:?}");
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 5, "an open breaker makes no call");
 
         tokio::time::sleep(Duration::from_millis(220)).await;
         assert_eq!(model.complete(&prompt()).await.expect("trial call"), "fine");
@@ -312,21 +265,12 @@ mod tests {
 
     #[tokio::test]
     async fn four_failures_do_not_open_the_breaker() {
-        let inner = Arc::new(Flaky {
-            fail_first: 4,
-            ..Flaky::default()
-        });
+        let inner = Arc::new(Flaky { fail_first: 4, ..Flaky::default() });
         let model = ResilientModel::new(inner, keys(), settings(0));
         for _ in 0..4 {
             let _ = model.complete(&prompt()).await;
         }
         assert!(!model.is_open());
-        assert_eq!(
-            model
-                .complete(&prompt())
-                .await
-                .expect("fifth call reaches the model"),
-            "fine"
-        );
+        assert_eq!(model.complete(&prompt()).await.expect("fifth call reaches the model"), "fine");
     }
 }

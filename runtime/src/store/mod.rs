@@ -8,6 +8,7 @@
 mod file;
 mod s3;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -42,12 +43,7 @@ pub struct Conversation {
 
 impl Conversation {
     pub fn new(session_id: Uuid, now: DateTime<Utc>) -> Self {
-        Self {
-            session_id,
-            created_at: now,
-            updated_at: now,
-            messages: Vec::new(),
-        }
+        Self { session_id, created_at: now, updated_at: now, messages: Vec::new() }
     }
 
     /// Appends a turn. Messages stay in arrival order; `updated_at` never moves backwards.
@@ -67,9 +63,7 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
-    #[error(
-        "conversation {session_id} is too contended: gave up after {attempts} conditional writes"
-    )]
+    #[error("conversation {session_id} is too contended: gave up after {attempts} conditional writes")]
     Contended { session_id: Uuid, attempts: u32 },
     #[error("{context}")]
     Backend {
@@ -81,17 +75,14 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn backend(context: impl Into<String>, source: impl Into<anyhow::Error>) -> Self {
-        StoreError::Backend {
-            context: context.into(),
-            source: source.into(),
-        }
+        StoreError::Backend { context: context.into(), source: source.into() }
     }
 }
 
 #[async_trait]
 pub trait ConversationStore: Send + Sync + std::fmt::Debug {
     /// The whole conversation, or None for a session never written.
-    async fn load(&self, session_id: Uuid) -> Result<Option<Conversation>, StoreError>;
+    async fn load(&self, session_id: Uuid) -> Result<Option<Arc<Conversation>>, StoreError>;
 
     /// Atomically appends `messages` to the session, creating it if needed.
     async fn append(&self, session_id: Uuid, messages: &[Message]) -> Result<(), StoreError>;

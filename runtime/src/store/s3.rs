@@ -4,6 +4,8 @@
 //! (or `If-None-Match: *` for a new session), and on 412/409 read again and retry. Two
 //! Lambda instances answering the same session therefore never overwrite each other's turn.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
@@ -25,11 +27,7 @@ pub struct S3Store {
 
 impl S3Store {
     pub fn new(client: Client, bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
-        Self {
-            client,
-            bucket: bucket.into(),
-            prefix: prefix.into(),
-        }
+        Self { client, bucket: bucket.into(), prefix: prefix.into() }
     }
 
     fn key(&self, session_id: Uuid) -> String {
@@ -38,14 +36,7 @@ impl S3Store {
 
     async fn read(&self, session_id: Uuid) -> Result<Option<(Conversation, String)>, StoreError> {
         let key = self.key(session_id);
-        let output = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-        {
+        let output = match self.client.get_object().bucket(&self.bucket).key(&key).send().await {
             Ok(output) => output,
             Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => return Ok(None),
             Err(e) => {
@@ -56,14 +47,13 @@ impl S3Store {
             }
         };
         let etag = output.e_tag().unwrap_or_default().to_owned();
-        let bytes = output.body.collect().await.map_err(|e| {
-            StoreError::backend(
-                format!("failed to read body of s3://{}/{key}", self.bucket),
-                e,
-            )
-        })?;
-        let conversation = serde_json::from_slice(&bytes.into_bytes())
-            .map_err(|source| StoreError::Corrupt { session_id, source })?;
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::backend(format!("failed to read body of s3://{}/{key}", self.bucket), e))?;
+        let conversation =
+            serde_json::from_slice(&bytes.into_bytes()).map_err(|source| StoreError::Corrupt { session_id, source })?;
         Ok(Some((conversation, etag)))
     }
 }
@@ -71,19 +61,14 @@ impl S3Store {
 /// 412 Precondition Failed (someone wrote first) or 409 (a concurrent conditional write
 /// is in flight): both mean "read again".
 fn lost_the_race<E>(error: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
-    matches!(
-        error.raw_response().map(|r| r.status().as_u16()),
-        Some(409 | 412)
-    )
+    matches!(error.raw_response().map(|r| r.status().as_u16()), Some(409 | 412))
 }
 
 #[async_trait]
 impl ConversationStore for S3Store {
-    async fn load(&self, session_id: Uuid) -> Result<Option<Conversation>, StoreError> {
-        Ok(self
-            .read(session_id)
-            .await?
-            .map(|(conversation, _)| conversation))
+    async fn load(&self, session_id: Uuid) -> Result<Option<Arc<Conversation>>, StoreError> {
+        let current = self.read(session_id).await?;
+        Ok(current.map(|(conversation, _)| Arc::new(conversation)))
     }
 
     async fn append(&self, session_id: Uuid, messages: &[Message]) -> Result<(), StoreError> {
@@ -122,25 +107,16 @@ impl ConversationStore for S3Store {
                 }
             }
         }
-        Err(StoreError::Contended {
-            session_id,
-            attempts: MAX_WRITE_ATTEMPTS,
-        })
+        Err(StoreError::Contended { session_id, attempts: MAX_WRITE_ATTEMPTS })
     }
 
     async fn check(&self) -> Result<(), StoreError> {
-        self.client
-            .head_bucket()
-            .bucket(&self.bucket)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                StoreError::backend(
-                    format!("failed to reach bucket {}", self.bucket),
-                    anyhow::anyhow!("{}", DisplayErrorContext(e)),
-                )
-            })
+        self.client.head_bucket().bucket(&self.bucket).send().await.map(|_| ()).map_err(|e| {
+            StoreError::backend(
+                format!("failed to reach bucket {}", self.bucket),
+                anyhow::anyhow!("{}", DisplayErrorContext(e)),
+            )
+        })
     }
 
     fn describe(&self) -> String {

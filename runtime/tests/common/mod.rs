@@ -26,11 +26,7 @@ pub struct TestApp {
 }
 
 pub fn limits() -> Limits {
-    Limits {
-        max_message_chars: 4000,
-        max_body_bytes: 64 * 1024,
-        context_token_budget: 6000,
-    }
+    Limits { max_message_chars: 4000, max_body_bytes: 64 * 1024, context_token_budget: 6000 }
 }
 
 pub fn test_app() -> TestApp {
@@ -40,34 +36,23 @@ pub fn test_app() -> TestApp {
 pub fn test_app_with(model: Arc<dyn ChatModel>, limits: Limits) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("me.txt"), PERSONA).unwrap();
-    let store: Arc<dyn ConversationStore> =
-        Arc::new(FileStore::open(dir.path().join("sessions")).unwrap());
+    let store: Arc<dyn ConversationStore> = Arc::new(FileStore::open(dir.path().join("sessions")).unwrap());
     let keys = Arc::new(ApiKeyProvider::new(&ApiKeySource::NotRequired, None));
     let model = Arc::new(ResilientModel::new(
         model,
         keys.clone(),
-        BreakerSettings {
-            initial_backoff: Duration::from_millis(1),
-            ..BreakerSettings::default()
-        },
+        BreakerSettings { initial_backoff: Duration::from_millis(1), ..BreakerSettings::default() },
     ));
     let parts = AppParts {
         environment: Environment::Local,
-        persona: PersonaCache::new(
-            Box::new(FilePersona::new(dir.path().join("me.txt"))),
-            Duration::from_secs(60),
-        ),
+        persona: PersonaCache::new(Box::new(FilePersona::new(dir.path().join("me.txt"))), Duration::from_secs(60)),
         store: store.clone(),
         model,
         keys,
         limits,
         cors_origins: Vec::new(),
     };
-    TestApp {
-        router: twin_runtime::app(AppState::from(parts)),
-        store,
-        dir,
-    }
+    TestApp { router: twin_runtime::app(AppState::from(parts)), store, dir }
 }
 
 pub struct Answer {
@@ -78,12 +63,8 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn text(&self) -> String {
@@ -96,20 +77,9 @@ impl Answer {
         let body = self.json();
         let error = body["error"].clone();
         assert_eq!(error["code"], code, "body: {body}");
-        assert!(
-            error["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "body: {body}"
-        );
-        let header = self
-            .headers
-            .get("x-correlation-id")
-            .unwrap()
-            .to_str()
-            .unwrap();
-        assert_eq!(
-            error["correlation_id"], header,
-            "the body carries the header's correlation id"
-        );
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "body: {body}");
+        let header = self.headers.get("x-correlation-id").unwrap().to_str().unwrap();
+        assert_eq!(error["correlation_id"], header, "the body carries the header's correlation id");
         error
     }
 }
@@ -119,25 +89,14 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    let response: Response<Body> = router
-        .clone()
-        .oneshot(request.map(Body::new))
-        .await
-        .unwrap();
+    let response: Response<Body> = router.clone().oneshot(request.map(Body::new)).await.unwrap();
     let (parts, body) = response.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
+    Answer { status: parts.status, headers: parts.headers, body }
 }
 
 pub fn post_json(uri: &str, body: impl Into<String>) -> Request<Body> {
-    Request::post(uri)
-        .header("content-type", "application/json")
-        .body(Body::from(body.into()))
-        .unwrap()
+    Request::post(uri).header("content-type", "application/json").body(Body::from(body.into())).unwrap()
 }
 
 pub fn get(uri: &str) -> Request<Body> {
@@ -174,9 +133,7 @@ pub fn emulator_url() -> String {
 pub async fn emulator_sdk_config() -> aws_config::SdkConfig {
     let url = emulator_url();
     let address = url.trim_start_matches("http://").to_owned();
-    if std::net::TcpStream::connect_timeout(&address.parse().unwrap(), Duration::from_secs(2))
-        .is_err()
-    {
+    if std::net::TcpStream::connect_timeout(&address.parse().unwrap(), Duration::from_secs(2)).is_err() {
         panic!(
             "the AWS emulator is not running at {url}.\n\
              Start it with `scripts/emulator start` (or run the whole suite with `scripts/test`, which starts it)."
@@ -185,17 +142,12 @@ pub async fn emulator_sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(url)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests"))
         .load()
         .await
 }
 
 /// A bucket name no other test uses, so tests can run in parallel against one emulator.
 pub fn unique_bucket(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-        .chars()
-        .take(63)
-        .collect()
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple()).chars().take(63).collect()
 }
