@@ -85,11 +85,13 @@ async fn file_store_reports_a_corrupt_document() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::open(dir.path()).unwrap();
     let session = Uuid::new_v4();
-    std::fs::write(dir.path().join(format!("{session}.json")), b"{not json").unwrap();
+    let document = dir.path().join(format!("{:02x}", session.as_bytes()[15])).join(format!("{session}.json"));
+    std::fs::create_dir_all(document.parent().unwrap()).unwrap();
+    std::fs::write(&document, b"{not json").unwrap();
     let error = store.load(session).await.unwrap_err();
     assert!(error.to_string().contains("unreadable"), "{error}");
     assert!(store.append(session, &turn(0, 0)).await.is_err(), "a corrupt document is not overwritten");
-    assert_eq!(std::fs::read(dir.path().join(format!("{session}.json"))).unwrap(), b"{not json");
+    assert_eq!(std::fs::read(&document).unwrap(), b"{not json");
 }
 
 // --- Against the emulator -------------------------------------------------------------

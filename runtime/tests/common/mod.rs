@@ -113,13 +113,27 @@ pub async fn chat(router: &Router, message: &str, session_id: Option<&str>) -> s
     answer.json()
 }
 
-/// Files in the store directory, to prove a rejected request wrote nothing.
+/// Conversation documents in the store directory (any shard), to prove a rejected request
+/// wrote nothing.
 pub fn stored_sessions(app: &TestApp) -> usize {
-    std::fs::read_dir(app.dir.path().join("sessions"))
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        .count()
+    fn count(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| {
+                        let path = e.path();
+                        if path.is_dir() {
+                            count(&path)
+                        } else {
+                            usize::from(path.extension().is_some_and(|x| x == "json"))
+                        }
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    count(&app.dir.path().join("sessions"))
 }
 
 // --- The emulator ---------------------------------------------------------------------
