@@ -1,18 +1,11 @@
-//! twinctl: the one binary that builds, deploys, verifies and rolls back the twin stack.
-//!
-//! This crate owns the command line only; each subcommand will live in its own module.
-//! For now it answers `--version` and `--help`: the deploy pipeline lands with its issue.
+//! The `twinctl` binary: parse, run, exit with the command's status (0 ok, 1 user error,
+//! 2 internal or AWS error, 3 `diff` found changes).
 
 use clap::Parser;
 
-/// Ships the digital twin: build, deploy, diff, rollback, verify, serve.
-#[derive(Debug, Parser)]
-#[command(name = "twinctl", version, about)]
-struct Cli {}
-
-fn main() {
-    let _cli = Cli::parse();
-    // Subcommands arrive with the deploy issue; until then `--help` says what exists.
-    let mut command = <Cli as clap::CommandFactory>::command();
-    let _ = command.print_help();
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = twinctl::cli::Cli::parse();
+    let exit = twinctl::run(cli).await;
+    std::process::ExitCode::from(exit as u8)
 }

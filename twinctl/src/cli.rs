@@ -1,0 +1,123 @@
+//! The command line: clap definitions only, no behaviour. Every argument's doc comment is its
+//! `--help` text; every global flag also reads a `TWINCTL_*` environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::OutputFormat;
+
+/// Builds, deploys, verifies and rolls back the digital twin stack.
+#[derive(Debug, Parser)]
+#[command(name = "twinctl", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Configuration file.
+    #[arg(long, global = true, env = "TWINCTL_CONFIG", default_value = "twinctl.yaml")]
+    pub config: PathBuf,
+    /// AWS profile (default: the SDK's usual lookup).
+    #[arg(long, global = true, env = "TWINCTL_PROFILE")]
+    pub profile: Option<String>,
+    /// AWS region (default: the environment's region in the configuration).
+    #[arg(long, global = true, env = "TWINCTL_REGION")]
+    pub region: Option<String>,
+    /// Send every AWS call to this endpoint (default: the environment's endpoint_url, if any).
+    #[arg(long, global = true, env = "TWINCTL_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Result format on stdout.
+    #[arg(long, global = true, env = "TWINCTL_OUTPUT", value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// Print only results and warnings.
+    #[arg(short, long, global = true, env = "TWINCTL_QUIET", conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Answer yes to confirmations (required for approval-gated environments without a terminal).
+    #[arg(long, global = true, env = "TWINCTL_YES")]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the function zip and the site into target/twin/ (skipped when inputs are unchanged).
+    Build(BuildArgs),
+    /// Deploy the bootstrap stack (artifacts bucket, CI role) for an environment's account and region.
+    Bootstrap(EnvArgs),
+    /// Show what a deploy would change: stack resources, function code, site files. Exit 3 if anything.
+    Diff(DiffArgs),
+    /// Build (or take --artifacts), then deploy stack, function, site and invalidation; record the release.
+    Deploy(DeployArgs),
+    /// Stack status, outputs, live version and last release of an environment.
+    Status(EnvArgs),
+    /// Serve what is deployed to the local environment: site from the emulator, /api/* to the runtime.
+    Serve(ServeArgs),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Environment name from the configuration (local, staging, production…).
+    pub env: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Build for this environment's architecture (default: the runtime's configured one).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Build even if the inputs are unchanged.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Environment name from the configuration.
+    pub env: String,
+    /// Compare a bundle built earlier instead of building.
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Environment name from the configuration.
+    pub env: String,
+    /// Deploy a bundle built earlier (a target/twin/<arch> directory) instead of building.
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
+    /// Remove a stale environment lock left by a crashed deploy, then deploy.
+    #[arg(long)]
+    pub force_unlock: bool,
+    /// Do not wait for the CloudFront invalidation to complete.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Parallel uploads to the site bucket.
+    #[arg(long, default_value_t = 16)]
+    pub parallel: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Environment to serve (only `local` is served from the emulator).
+    #[arg(default_value = "local")]
+    pub env: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub listen: std::net::SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate completions for.
+    pub shell: clap_complete::Shell,
+}

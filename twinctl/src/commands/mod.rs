@@ -1,0 +1,5 @@
+//! One module per subcommand, each with one entry point `run(ctx, args)`.
+
+pub mod bootstrap;
+pub mod build;
+pub mod completions;

@@ -1,0 +1,291 @@
+//! `twinctl.yaml`: the project's deployment configuration.
+//!
+//! Owns: the file's shape (unknown keys are errors), its defaults, and error messages that
+//! say file:line:column. Environments are looked up by name; an unknown one lists the known.
+//! Must not: touch AWS or the file system beyond reading the one file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Prefix of stack and resource names (the templates' ProjectName).
+    pub project: String,
+    #[serde(default)]
+    pub templates: Templates,
+    #[serde(default)]
+    pub runtime: Runtime,
+    pub frontend: Option<Frontend>,
+    /// The persona file uploaded to the memory bucket.
+    #[serde(default = "default_persona")]
+    pub persona: PathBuf,
+    pub environments: BTreeMap<String, Environment>,
+    /// Where the file was read from (not in the YAML).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+fn default_persona() -> PathBuf {
+    PathBuf::from("persona/me.txt")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Templates {
+    #[serde(default = "default_stack_template")]
+    pub stack: PathBuf,
+    #[serde(default = "default_bootstrap_template")]
+    pub bootstrap: PathBuf,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self { stack: default_stack_template(), bootstrap: default_bootstrap_template() }
+    }
+}
+
+fn default_stack_template() -> PathBuf {
+    PathBuf::from("templates/twin.yaml")
+}
+
+fn default_bootstrap_template() -> PathBuf {
+    PathBuf::from("templates/bootstrap.yaml")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Architecture {
+    Arm64,
+    X86_64,
+    /// This machine's architecture: the local environment runs the function here.
+    Native,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    /// Cargo package of the function.
+    #[serde(default = "default_package")]
+    pub package: String,
+    /// Binary name inside the package.
+    #[serde(default = "default_package")]
+    pub binary: String,
+    /// Architecture for environments that do not set their own.
+    #[serde(default = "default_architecture")]
+    pub architecture: Architecture,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self { package: default_package(), binary: default_package(), architecture: default_architecture() }
+    }
+}
+
+fn default_package() -> String {
+    "twin-runtime".to_owned()
+}
+
+fn default_architecture() -> Architecture {
+    Architecture::Arm64
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Frontend {
+    /// Where the frontend's sources live.
+    pub directory: PathBuf,
+    /// Commands run in `directory` to build the site, in order (argv form, no shell).
+    #[serde(default)]
+    pub build: Vec<Vec<String>>,
+    /// The built site, uploaded as is.
+    pub output: PathBuf,
+    /// Cache-Control by glob over site paths; the first match wins.
+    #[serde(default)]
+    pub cache: Vec<CacheRule>,
+    /// Runtime configuration file written per environment (served at `/<name>`).
+    #[serde(default = "default_runtime_config")]
+    pub runtime_config: String,
+}
+
+fn default_runtime_config() -> String {
+    "config.json".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheRule {
+    pub glob: String,
+    pub cache_control: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    pub region: String,
+    /// The environment's stack; default `{project}-{environment}`.
+    pub stack_name: Option<String>,
+    /// The bootstrap stack; default `{project}-bootstrap`.
+    pub bootstrap_stack_name: Option<String>,
+    /// An AWS-compatible endpoint (the local emulator).
+    pub endpoint_url: Option<String>,
+    pub architecture: Option<Architecture>,
+    /// Template parameters of the environment's stack.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+    /// Ask before deploying (or require --yes).
+    #[serde(default)]
+    pub approval: bool,
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::user(format!("cannot read {}: {e}", path.display())))?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self, Error> {
+        let mut config: Config = serde_yaml::from_str(text).map_err(|e| {
+            let place = match e.location() {
+                Some(at) => format!("{}:{}:{}", path.display(), at.line(), at.column()),
+                None => path.display().to_string(),
+            };
+            Error::user(format!("{place}: {}", strip_location(&e.to_string())))
+        })?;
+        config.path = path.to_owned();
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let valid_name = |name: &str| {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        if !valid_name(&self.project) {
+            return Err(Error::user(format!(
+                "{}: project {:?} must be lowercase letters, digits and '-'",
+                self.path.display(),
+                self.project
+            )));
+        }
+        if self.environments.is_empty() {
+            return Err(Error::user(format!("{}: no environments defined", self.path.display())));
+        }
+        for name in self.environments.keys() {
+            if !valid_name(name) {
+                return Err(Error::user(format!(
+                    "{}: environment name {name:?} must be lowercase letters, digits and '-'",
+                    self.path.display()
+                )));
+            }
+        }
+        if let Some(frontend) = &self.frontend {
+            for rule in &frontend.cache {
+                globset::Glob::new(&rule.glob).map_err(|e| {
+                    Error::user(format!("{}: frontend cache glob {:?}: {e}", self.path.display(), rule.glob))
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The named environment, or an error listing the known ones.
+    pub fn environment(&self, name: &str) -> Result<&Environment, Error> {
+        self.environments.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.environments.keys().map(String::as_str).collect();
+            Error::user(format!("unknown environment {name:?} in {}; known: {}", self.path.display(), known.join(", ")))
+        })
+    }
+
+    pub fn stack_name(&self, name: &str, environment: &Environment) -> String {
+        environment.stack_name.clone().unwrap_or_else(|| format!("{}-{name}", self.project))
+    }
+
+    pub fn bootstrap_stack_name(&self, environment: &Environment) -> String {
+        environment.bootstrap_stack_name.clone().unwrap_or_else(|| format!("{}-bootstrap", self.project))
+    }
+
+    pub fn architecture(&self, environment: &Environment) -> Architecture {
+        environment.architecture.unwrap_or(self.runtime.architecture)
+    }
+
+    /// Resolves a path from the file relative to the file's directory.
+    pub fn resolve(&self, relative: &Path) -> PathBuf {
+        match self.path.parent() {
+            Some(dir) if relative.is_relative() => dir.join(relative),
+            _ => relative.to_owned(),
+        }
+    }
+}
+
+/// serde_yaml appends " at line L column C"; the location is already in front.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "project: twin\nenvironments:\n  local:\n    region: us-east-1\n  staging:\n    region: eu-west-1\n    approval: false\n";
+
+    fn parse(text: &str) -> Result<Config, Error> {
+        Config::parse(text, Path::new("twinctl.yaml"))
+    }
+
+    #[test]
+    fn defaults_fill_the_rest() {
+        let config = parse(VALID).expect("valid");
+        assert_eq!(config.templates.stack, PathBuf::from("templates/twin.yaml"));
+        assert_eq!(config.runtime.package, "twin-runtime");
+        let staging = config.environment("staging").expect("staging");
+        assert_eq!(config.stack_name("staging", staging), "twin-staging");
+        assert_eq!(config.bootstrap_stack_name(staging), "twin-bootstrap");
+        assert_eq!(config.architecture(staging), Architecture::Arm64);
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_and_column() {
+        let text = "project: twin\nenvironments:\n  local:\n    region: us-east-1\n    regoin: typo\n";
+        let message = parse(text).expect_err("unknown key").to_string();
+        assert!(message.starts_with("twinctl.yaml:5:5: "), "{message}");
+        assert!(message.contains("unknown field `regoin`"), "{message}");
+    }
+
+    #[test]
+    fn malformed_yaml_names_the_place() {
+        let message = parse("project: twin\nenvironments: [\n").expect_err("malformed").to_string();
+        assert!(message.starts_with("twinctl.yaml:"), "{message}");
+        let place: Vec<&str> = message.splitn(4, ':').collect();
+        assert!(place[1].parse::<u32>().is_ok() && place[2].parse::<u32>().is_ok(), "{message}");
+    }
+
+    #[test]
+    fn unknown_environment_lists_the_known_ones() {
+        let config = parse(VALID).expect("valid");
+        let message = config.environment("prod").expect_err("unknown").to_string();
+        assert!(message.contains("unknown environment \"prod\""), "{message}");
+        assert!(message.contains("known: local, staging"), "{message}");
+    }
+
+    #[test]
+    fn wrong_types_and_bad_names_are_user_errors() {
+        let message = parse("project: twin\nenvironments:\n  local:\n    region: us-east-1\n    approval: maybe\n")
+            .expect_err("bad bool")
+            .to_string();
+        assert!(message.starts_with("twinctl.yaml:5:15: "), "{message}");
+        let message = parse("project: Twin_Project\nenvironments:\n  local:\n    region: x\n")
+            .expect_err("bad project")
+            .to_string();
+        assert!(message.contains("lowercase"), "{message}");
+    }
+}

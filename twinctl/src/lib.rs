@@ -1,0 +1,73 @@
+//! twinctl: builds, deploys, verifies and rolls back the digital twin stack.
+//!
+//! `main.rs` parses the command line and calls [`run`]; each subcommand lives in its own
+//! module under `commands/` with one entry point taking the [`context::Context`].
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod output;
+pub mod stack;
+
+use cli::{Cli, Command};
+use context::Context;
+use error::{Exit, Result};
+
+/// Runs a parsed command line; returns the exit status.
+pub async fn run(cli: Cli) -> Exit {
+    let printer = output::Printer::new(cli.global.output, cli.global.quiet, cli.global.verbose);
+    if let Command::Completions(args) = &cli.command {
+        commands::completions::run(args);
+        return Exit::Success;
+    }
+    let result = async {
+        let config = config::Config::load(&cli.global.config)?;
+        let ctx = Context { config, printer: printer.clone(), global: cli.global };
+        dispatch(&ctx, &cli.command).await
+    }
+    .await;
+    match result {
+        Ok(exit) => exit,
+        Err(error) => {
+            report(&printer, &error);
+            error.exit()
+        }
+    }
+}
+
+async fn dispatch(ctx: &Context, command: &Command) -> Result<Exit> {
+    match command {
+        Command::Build(args) => commands::build::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Bootstrap(args) => commands::bootstrap::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Completions(_) => Ok(Exit::Success),
+        other => Err(error::Error::user(format!("`{}` is not implemented yet", command_name(other)))),
+    }
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Build(_) => "build",
+        Command::Bootstrap(_) => "bootstrap",
+        Command::Diff(_) => "diff",
+        Command::Deploy(_) => "deploy",
+        Command::Status(_) => "status",
+        Command::Serve(_) => "serve",
+        Command::Completions(_) => "completions",
+    }
+}
+
+/// Errors go to stderr as text; with `--output json` the same facts also go to stdout.
+fn report(printer: &output::Printer, error: &error::Error) {
+    eprintln!("error: {error}");
+    if let Some(hint) = error.hint() {
+        eprintln!("hint: {hint}");
+    }
+    if printer.json() {
+        let body = serde_json::json!({
+            "error": { "kind": error.kind(), "message": error.to_string(), "hint": error.hint() }
+        });
+        printer.result(&body, String::new);
+    }
+}

@@ -1,0 +1,139 @@
+//! Everything twinctl prints.
+//!
+//! Owns: the rule that results go to stdout (text, or one JSON document with `--output json`)
+//! and everything else — progress, notes, warnings — to stderr; progress bars and spinners
+//! (indicatif) draw only on a terminal and never under `-q`.
+//! Must not: decide what a command does; commands hand it finished values.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Printer {
+    pub format: OutputFormat,
+    quiet: bool,
+    verbose: u8,
+}
+
+impl Printer {
+    pub fn new(format: OutputFormat, quiet: bool, verbose: u8) -> Self {
+        Self { format, quiet, verbose }
+    }
+
+    pub fn json(&self) -> bool {
+        self.format == OutputFormat::Json
+    }
+
+    /// The command's result: `value` as JSON, or `text()` as text.
+    pub fn result<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
+        let mut stdout = std::io::stdout().lock();
+        let written = match self.format {
+            OutputFormat::Json => serde_json::to_writer_pretty(&mut stdout, value)
+                .map_err(std::io::Error::other)
+                .and_then(|()| writeln!(stdout)),
+            OutputFormat::Text => {
+                let text = text();
+                if text.is_empty() { Ok(()) } else { writeln!(stdout, "{}", text.trim_end()) }
+            }
+        };
+        // A closed pipe (`twinctl status | head`) is not an error worth a panic.
+        let _ = written;
+    }
+
+    /// A note on stderr (suppressed by -q).
+    pub fn note(&self, message: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", message.as_ref());
+        }
+    }
+
+    /// Detail on stderr, only with -v.
+    pub fn detail(&self, message: impl AsRef<str>) {
+        if self.verbose > 0 && !self.quiet {
+            eprintln!("  {}", message.as_ref());
+        }
+    }
+
+    /// A warning on stderr, even under -q.
+    pub fn warn(&self, message: impl AsRef<str>) {
+        eprintln!("warning: {}", message.as_ref());
+    }
+
+    fn draw_target(&self) -> ProgressDrawTarget {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        }
+    }
+
+    /// A spinner for a phase; `finish` records its duration.
+    pub fn phase(&self, name: &'static str) -> Phase {
+        let bar = ProgressBar::with_draw_target(None, self.draw_target());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(name);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Phase { name, bar, started: Instant::now(), printer: self.clone() }
+    }
+
+    /// A counting bar (uploads, files).
+    pub fn bar(&self, length: u64, message: &'static str) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(Some(length), self.draw_target());
+        bar.set_style(
+            ProgressStyle::with_template("  {msg} [{bar:30}] {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(message);
+        bar
+    }
+}
+
+/// One named phase of a command, timed.
+#[derive(Debug)]
+pub struct Phase {
+    pub name: &'static str,
+    bar: ProgressBar,
+    started: Instant,
+    printer: Printer,
+}
+
+impl Phase {
+    pub fn message(&self, message: impl Into<String>) {
+        self.bar.set_message(message.into());
+    }
+
+    /// Prints a line above the spinner (or plainly, without a terminal).
+    pub fn println(&self, line: impl AsRef<str>) {
+        if self.bar.is_hidden() {
+            self.printer.note(line);
+        } else {
+            self.bar.println(line.as_ref());
+        }
+    }
+
+    /// Ends the phase with a one-line outcome; returns how long it took.
+    pub fn finish(self, outcome: impl AsRef<str>) -> Duration {
+        let elapsed = self.started.elapsed();
+        self.bar.finish_and_clear();
+        self.printer.note(format!("✓ {:<10} {} ({:.1}s)", self.name, outcome.as_ref(), elapsed.as_secs_f64()));
+        elapsed
+    }
+
+    pub fn fail(self, outcome: impl AsRef<str>) {
+        self.bar.finish_and_clear();
+        self.printer.note(format!("✗ {:<10} {}", self.name, outcome.as_ref()));
+    }
+}
