@@ -2,4 +2,74 @@
 
 This package owns what runs behind `scripts/emulator start`. It must stay bound to
 127.0.0.1: the emulator accepts any credentials.
+
+`install()` extends moto in place and must run before the server handles its first request
+(moto builds its CloudFormation model map, and each service's routes, on first use):
+
+  cfn_base.py                  the mixin every resource model shares
+  cfn_models_storage.py        AWS::S3::Bucket, AWS::S3::BucketPolicy
+  cfn_models_security.py       AWS::KMS::Key/Alias, AWS::SecretsManager::Secret, AWS::IAM::Role/OIDCProvider
+  cfn_models_compute.py        AWS::Lambda::Function/Alias/Permission, AWS::Logs::LogGroup
+  cfn_models_api.py            AWS::ApiGatewayV2::Api/Integration/Route/Stage
+  cfn_models_edge.py           AWS::CloudFront::Distribution/OriginAccessControl/ResponseHeadersPolicy,
+                               AWS::WAFv2::WebACL
+  cfn_models_monitoring.py     AWS::SNS::Topic/Subscription, AWS::CloudWatch::Alarm/Dashboard
+  cfn_engine.py                stack create/update/delete with dependency order, events, rollback, outputs
+  cfn_stack_fixes.py           moto's CloudFormation API and backend routed through the engine; change sets
+  s3_bucket_policy.py          bucket policies evaluated with their Conditions
+  cloudfront_response_headers.py  response headers policies (absent from moto's CloudFront)
+  moto_api_fixes.py            /moto-api/data.json (scripts/emulator's probe) survives Lambda functions
 """
+
+from __future__ import annotations
+
+_installed = False
+
+
+def install() -> None:
+    """Register the resource models and apply every fix (idempotent)."""
+    global _installed
+    if _installed:
+        return
+
+    from moto.cloudformation import parsing
+
+    from . import (
+        cfn_models_api,
+        cfn_models_compute,
+        cfn_models_edge,
+        cfn_models_monitoring,
+        cfn_models_security,
+        cfn_models_storage,
+        cfn_stack_fixes,
+        cloudfront_response_headers,
+        moto_api_fixes,
+        s3_bucket_policy,
+    )
+
+    models = [
+        *cfn_models_storage.MODELS,
+        *cfn_models_security.MODELS,
+        *cfn_models_compute.MODELS,
+        *cfn_models_api.MODELS,
+        *cfn_models_edge.MODELS,
+        *cfn_models_monitoring.MODELS,
+    ]
+    # moto caches its model list/map on first use; rebuild them so ours replace moto's for the
+    # same types (moto's own model of a type must not win, in the map or in name lookups).
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+    ours = {model.cloudformation_type() for model in models}
+    model_list = parsing.get_model_list()
+    model_list[:] = [m for m in model_list if m.cloudformation_type() not in ours or m in models]
+    model_map = parsing.get_model_map()
+    name_types = parsing.get_name_type_map()
+    for model in models:
+        model_map[model.cloudformation_type()] = model
+        name_types[model.cloudformation_type()] = model.cloudformation_name_type()
+
+    s3_bucket_policy.install()
+    cloudfront_response_headers.install()
+    cfn_stack_fixes.install()
+    moto_api_fixes.install()
+    _installed = True

@@ -1,0 +1,798 @@
+"""Deploys templates/bootstrap.yaml and templates/twin.yaml, unchanged, to the extended emulator.
+
+The emulator runs as a subprocess (`python -m twin_emulator`, as `scripts/emulator start` runs it)
+on a free port of its own, so these tests never touch an emulator someone else is using. Every
+check goes through the service APIs with boto3, the way twinctl and the runtime see the stacks.
+
+Run: cd emulator && ../.twin/emulator/venv/bin/python -m pytest -q tests
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+EMULATOR_DIR = Path(__file__).resolve().parents[1]
+TEMPLATES = EMULATOR_DIR.parent / "templates"
+TEST_TEMPLATES = Path(__file__).resolve().parent / "templates"
+REGION = "us-east-1"
+CODE_BUCKET = "test-code-artifacts"
+CODE_KEY = "twin-runtime.zip"
+NO_CHANGES = (
+    "The submitted information didn't contain changes. Submit different information to create a change set."
+)
+TWIN_PARAMETERS = {
+    "EnvironmentName": "local",
+    "CodeBucket": CODE_BUCKET,
+    "CodeKey": CODE_KEY,
+    "LlmProvider": "offline",
+    "Architecture": "x86_64",
+}
+ROUTE_KEYS = {"POST /api/chat", "POST /api/chat/stream", "GET /api/chat/history/{session_id}", "GET /api/health"}
+
+
+# --- the emulator --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, PYTHONPATH=str(EMULATOR_DIR))
+    log = open(tmp_path_factory.mktemp("emulator") / "emulator.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "twin_emulator", "--port", str(port)],
+        cwd=EMULATOR_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                # The same readiness probe as scripts/emulator (it must keep working with our models).
+                urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=2).read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the emulator did not start; see {log.name}")
+                time.sleep(0.2)
+        request = urllib.request.Request(
+            f"{url}/moto-api/config",
+            data=json.dumps({"lambda": {"use_docker": False}}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        urllib.request.urlopen(request, timeout=5).read()
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def aws(endpoint: str) -> Any:
+    def client(service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    return client
+
+
+@pytest.fixture(scope="session")
+def code_zip(aws: Any) -> None:
+    """The function's code, as twinctl uploads it to the artifacts bucket before deploying."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("bootstrap", "#!/bin/sh\necho stand-in for twin-runtime\n")
+    s3 = aws("s3")
+    s3.create_bucket(Bucket=CODE_BUCKET)
+    s3.put_object(Bucket=CODE_BUCKET, Key=CODE_KEY, Body=buffer.getvalue())
+
+
+# --- deploying ---------------------------------------------------------------------------------
+
+
+def as_parameters(values: dict[str, str]) -> list[dict[str, str]]:
+    return [{"ParameterKey": key, "ParameterValue": value} for key, value in values.items()]
+
+
+def settle(cfn: Any, stack_name: str) -> dict[str, Any]:
+    """The stack once no operation is in progress (the emulator finishes synchronously; poll anyway)."""
+    deadline = time.monotonic() + 60
+    while True:
+        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("_IN_PROGRESS") or time.monotonic() > deadline:
+            return stack
+        time.sleep(0.2)
+
+
+def change_set(cfn: Any, stack_name: str, name: str, template: str, parameters: list[dict[str, Any]],
+               kind: str) -> dict[str, Any]:
+    created = cfn.create_change_set(
+        StackName=stack_name,
+        ChangeSetName=name,
+        TemplateBody=template,
+        Parameters=parameters,
+        ChangeSetType=kind,
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+    )
+    return cfn.describe_change_set(ChangeSetName=created["Id"])
+
+
+def deploy(cfn: Any, stack_name: str, name: str, template: str, parameters: list[dict[str, Any]],
+           kind: str = "CREATE") -> dict[str, Any]:
+    described = change_set(cfn, stack_name, name, template, parameters, kind)
+    assert described["Status"] == "CREATE_COMPLETE", described.get("StatusReason")
+    assert described["ExecutionStatus"] == "AVAILABLE"
+    cfn.execute_change_set(ChangeSetName=described["ChangeSetId"])
+    return settle(cfn, stack_name)
+
+
+def outputs(stack: dict[str, Any]) -> dict[str, str]:
+    return {o["OutputKey"]: o.get("OutputValue") for o in stack.get("Outputs") or []}
+
+
+def physical_ids(cfn: Any, stack_name: str) -> dict[str, str]:
+    resources = cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+    return {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
+
+
+def failure_events(cfn: Any, stack_name: str) -> list[dict[str, Any]]:
+    events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+    return [e for e in events if e["ResourceStatus"].endswith("_FAILED")]
+
+
+def empty_bucket(s3: Any, bucket: str) -> None:
+    versions = s3.list_object_versions(Bucket=bucket)
+    doomed = [
+        {"Key": v["Key"], "VersionId": v["VersionId"]}
+        for v in versions.get("Versions", []) + versions.get("DeleteMarkers", [])
+    ]
+    if doomed:
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed})
+
+
+def template_output_keys(path: Path) -> set[str]:
+    """The unconditional outputs a template declares (read with the emulator's own YAML reading)."""
+    from moto.cloudformation.models import Stack
+
+    template = Stack.parse_template(path.read_text())
+    return {key for key, value in template["Outputs"].items() if "Condition" not in value}
+
+
+def assert_bucket_hardened(s3: Any, bucket: str) -> None:
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert block == {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    ownership = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
+    assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert lifecycle[0]["Status"] == "Enabled"
+    assert "NoncurrentDays" in lifecycle[0]["NoncurrentVersionExpiration"]
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    deny = [s for s in policy["Statement"] if s["Sid"] == "DenyInsecureTransport"]
+    assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+# --- bootstrap.yaml ------------------------------------------------------------------------------
+
+
+def test_bootstrap_with_defaults(aws: Any) -> None:
+    cfn, s3, iam = aws("cloudformation"), aws("s3"), aws("iam")
+    stack = deploy(cfn, "twin-bootstrap", "bootstrap-1", (TEMPLATES / "bootstrap.yaml").read_text(), [])
+
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    values = outputs(stack)
+    assert set(values) == {"ArtifactsBucketName", "ArtifactsBucketArn"}  # the rest need GitHubRepository
+    assert all(values.values())
+    bucket = values["ArtifactsBucketName"]
+    assert values["ArtifactsBucketArn"] == f"arn:aws:s3:::{bucket}"
+    assert_bucket_hardened(s3, bucket)
+    assert set(physical_ids(cfn, "twin-bootstrap")) == {"ArtifactsBucket", "ArtifactsBucketPolicy"}
+    assert not [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("twin-")]
+
+    # The TLS-only policy does not lock the stack's own (SigV4-signed) clients out.
+    s3.put_object(Bucket=bucket, Key="releases/manifest.json", Body=b"{}")
+    assert s3.get_object(Bucket=bucket, Key="releases/manifest.json")["Body"].read() == b"{}"
+
+
+def test_bootstrap_with_github_repository(aws: Any) -> None:
+    cfn, iam = aws("cloudformation"), aws("iam")
+    stack = deploy(
+        cfn,
+        "twin-bootstrap-ci",
+        "bootstrap-1",
+        (TEMPLATES / "bootstrap.yaml").read_text(),
+        as_parameters({"GitHubRepository": "octo/twin"}),
+    )
+
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    values = outputs(stack)
+    assert set(values) == {
+        "ArtifactsBucketName",
+        "ArtifactsBucketArn",
+        "DeployRoleArn",
+        "CloudFormationExecutionRoleArn",
+        "OidcProviderArn",
+    }
+    assert all(values.values())
+    provider_arn = values["OidcProviderArn"]
+    assert provider_arn.endswith(":oidc-provider/token.actions.githubusercontent.com")
+    provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider_arn)
+    assert provider["ClientIDList"] == ["sts.amazonaws.com"]
+
+    deploy_role = iam.get_role(RoleName="twin-github-deploy")["Role"]
+    assert deploy_role["Arn"] == values["DeployRoleArn"]
+    trust = deploy_role["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert trust["Statement"][0]["Principal"] == {"Federated": provider_arn}
+    assert trust["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == [
+        "repo:octo/twin:environment:staging",
+        "repo:octo/twin:environment:production",
+    ]
+    inline = iam.get_role_policy(RoleName="twin-github-deploy", PolicyName="deploy-twin-stacks")["PolicyDocument"]
+    inline = json.loads(inline) if isinstance(inline, str) else inline
+    pass_role = [s for s in inline["Statement"] if s["Sid"] == "PassTheExecutionRoleToCloudFormation"][0]
+    assert pass_role["Resource"] == values["CloudFormationExecutionRoleArn"]
+
+    execution_role = iam.get_role(RoleName="twin-cfn-execution")["Role"]
+    assert execution_role["Arn"] == values["CloudFormationExecutionRoleArn"]
+    assert iam.list_role_policies(RoleName="twin-cfn-execution")["PolicyNames"] == ["manage-twin-stack-resources"]
+
+
+# --- twin.yaml -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def twin(aws: Any, code_zip: None) -> dict[str, Any]:
+    cfn = aws("cloudformation")
+    stack = deploy(cfn, "twin-local", "deploy-1", (TEMPLATES / "twin.yaml").read_text(), as_parameters(TWIN_PARAMETERS))
+    assert stack["StackStatus"] == "CREATE_COMPLETE", (stack.get("StackStatusReason"), failure_events(cfn, "twin-local"))
+    return {"stack": stack, "outputs": outputs(stack), "ids": physical_ids(cfn, "twin-local")}
+
+
+def test_twin_outputs_are_all_present(twin: dict[str, Any]) -> None:
+    values = twin["outputs"]
+    assert set(values) == template_output_keys(TEMPLATES / "twin.yaml")
+    assert all(values.values()), [key for key, value in values.items() if not value]
+    assert values["SiteUrl"] == f"https://{values['DistributionDomainName']}"
+    assert values["ApiEndpoint"] == f"https://{values['ApiId']}.execute-api.{REGION}.amazonaws.com"
+    assert values["FunctionAliasArn"].endswith(f":function:{values['FunctionName']}:live")
+    assert values["AlarmNames"].split(",") == [
+        "twin-local-function-error-rate",
+        "twin-local-api-5xx-rate",
+        "twin-local-function-duration-p95",
+        "twin-local-function-throttles",
+    ]
+
+
+def test_twin_events_record_every_resource(aws: Any, twin: dict[str, Any]) -> None:
+    events = aws("cloudformation").describe_stack_events(StackName="twin-local")["StackEvents"]
+    completed = {e["LogicalResourceId"] for e in events if e["ResourceStatus"] == "CREATE_COMPLETE"}
+    assert set(twin["ids"]) | {"twin-local"} == completed
+    # WebACL and AlarmEmailSubscription are conditional (EnableWaf, AlarmEmail) and not created.
+    assert "WebAcl" not in twin["ids"] and "AlarmEmailSubscription" not in twin["ids"]
+
+
+def test_twin_buckets(aws: Any, twin: dict[str, Any]) -> None:
+    s3 = aws("s3")
+    memory, frontend = twin["outputs"]["MemoryBucketName"], twin["outputs"]["FrontendBucketName"]
+    assert_bucket_hardened(s3, memory)
+    assert_bucket_hardened(s3, frontend)
+    site_policy = json.loads(s3.get_bucket_policy(Bucket=frontend)["Policy"])
+    cloudfront = [s for s in site_policy["Statement"] if s["Sid"] == "CloudFrontReadsTheSite"][0]
+    assert cloudfront["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert cloudfront["Condition"]["StringEquals"]["AWS:SourceArn"].endswith(
+        f":distribution/{twin['outputs']['DistributionId']}"
+    )
+
+    # Plain object access on the memory bucket still works under the TLS-only policy.
+    s3.put_object(Bucket=memory, Key="persona/me.txt", Body=b"I am the twin.")
+    s3.put_object(Bucket=memory, Key="sessions/abc.json", Body=b"[]")
+    assert s3.get_object(Bucket=memory, Key="persona/me.txt")["Body"].read() == b"I am the twin."
+    assert s3.get_object(Bucket=memory, Key="sessions/abc.json")["Body"].read() == b"[]"
+    s3.put_object(Bucket=frontend, Key="index.html", Body=b"<html></html>")
+    assert s3.get_object(Bucket=frontend, Key="index.html")["Body"].read() == b"<html></html>"
+
+
+def test_twin_function_and_alias(aws: Any, twin: dict[str, Any]) -> None:
+    lam = aws("lambda")
+    name = twin["outputs"]["FunctionName"]
+    config = lam.get_function_configuration(FunctionName=name)
+    assert config["Architectures"] == ["x86_64"]
+    assert config["Runtime"] == "provided.al2023" and config["Timeout"] == 30 and config["MemorySize"] == 256
+    assert config["Role"] == twin["outputs"]["FunctionRoleArn"]
+    variables = config["Environment"]["Variables"]
+    assert variables["ENVIRONMENT"] == "local" and variables["LLM_PROVIDER"] == "offline"
+    assert variables["S3_MEMORY_BUCKET"] == twin["outputs"]["MemoryBucketName"]
+    assert variables["SECRETS_MANAGER_SECRET_NAME"] == twin["outputs"]["SecretArn"]
+    assert "OPENAI_BASE_URL" not in variables  # AWS::NoValue
+
+    alias = lam.get_alias(FunctionName=name, Name="live")
+    assert alias["FunctionVersion"] == "$LATEST"
+    assert alias["AliasArn"] == twin["outputs"]["FunctionAliasArn"]
+
+    policy = json.loads(lam.get_policy(FunctionName=name, Qualifier="live")["Policy"])
+    statement = policy["Statement"][0]
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert statement["Action"] == "lambda:InvokeFunction"
+
+    role_policy = aws("iam").get_role_policy(RoleName=twin["ids"]["FunctionRole"], PolicyName="twin-runtime")
+    document = role_policy["PolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    sids = [s["Sid"] for s in document["Statement"]]
+    assert "InvokeConfiguredModel" not in sids  # the !If branch for Bedrock left out with LlmProvider=offline
+    assert None not in document["Statement"]
+
+
+def test_twin_http_api(aws: Any, twin: dict[str, Any]) -> None:
+    api = aws("apigatewayv2")
+    api_id = twin["outputs"]["ApiId"]
+    assert api.get_api(ApiId=api_id)["ProtocolType"] == "HTTP"
+    routes = api.get_routes(ApiId=api_id)["Items"]
+    assert {r["RouteKey"] for r in routes} == ROUTE_KEYS
+    integration_id = twin["ids"]["ApiIntegration"]
+    assert {r["Target"] for r in routes} == {f"integrations/{integration_id}"}
+    integration = api.get_integration(ApiId=api_id, IntegrationId=integration_id)
+    assert integration["IntegrationType"] == "AWS_PROXY"
+    assert integration["IntegrationUri"] == twin["outputs"]["FunctionAliasArn"]
+    assert integration["PayloadFormatVersion"] == "2.0"
+
+    stage = api.get_stage(ApiId=api_id, StageName="$default")
+    assert stage["AutoDeploy"] is True
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == 2000
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == 1000
+    log_group_arn = f"arn:aws:logs:{REGION}:123456789012:log-group:{twin['outputs']['ApiLogGroupName']}:*"
+    assert stage["AccessLogSettings"]["DestinationArn"] == log_group_arn
+
+
+def test_twin_distribution(aws: Any, twin: dict[str, Any]) -> None:
+    cloudfront = aws("cloudfront")
+    distribution_id = twin["outputs"]["DistributionId"]
+    distribution = cloudfront.get_distribution(Id=distribution_id)["Distribution"]
+    assert distribution["DomainName"] == twin["outputs"]["DistributionDomainName"]
+    config = cloudfront.get_distribution_config(Id=distribution_id)["DistributionConfig"]
+    headers_policy_id = twin["ids"]["SecurityHeaders"]
+    behaviours = [config["DefaultCacheBehavior"], *config["CacheBehaviors"]["Items"]]
+    assert len(behaviours) == 2
+    for behaviour in behaviours:
+        assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
+        assert behaviour["ResponseHeadersPolicyId"] == headers_policy_id
+    assert config["CacheBehaviors"]["Items"][0]["PathPattern"] == "/api/*"
+    origins = {o["Id"]: o for o in config["Origins"]["Items"]}
+    assert origins["site"]["DomainName"] == f"{twin['outputs']['FrontendBucketName']}.s3.{REGION}.amazonaws.com"
+    assert origins["site"]["OriginAccessControlId"] == twin["ids"]["SiteOriginAccessControl"]
+    assert origins["api"]["DomainName"] == f"{twin['outputs']['ApiId']}.execute-api.{REGION}.amazonaws.com"
+
+    control = cloudfront.get_origin_access_control(Id=twin["ids"]["SiteOriginAccessControl"])
+    assert control["OriginAccessControl"]["OriginAccessControlConfig"]["SigningBehavior"] == "always"
+    policy = cloudfront.get_response_headers_policy(Id=headers_policy_id)["ResponseHeadersPolicy"]
+    security = policy["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] == 31536000
+    assert security["FrameOptions"]["FrameOption"] == "DENY"
+
+
+def test_twin_secret_key_and_topic(aws: Any, twin: dict[str, Any]) -> None:
+    kms, secrets, sns = aws("kms"), aws("secretsmanager"), aws("sns")
+    key_id = twin["ids"]["Key"]
+    assert twin["outputs"]["KeyArn"].endswith(f":key/{key_id}")
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+    key_policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    assert [s["Sid"] for s in key_policy["Statement"]][0] == "AccountAdministersTheKey"
+    aliases = kms.list_aliases(KeyId=key_id)["Aliases"]
+    assert [a["AliasName"] for a in aliases] == ["alias/twin-local"]
+
+    secret = secrets.describe_secret(SecretId=twin["outputs"]["SecretArn"])
+    assert secret["Name"] == "twin/local/llm-api-key"
+    assert secret["KmsKeyId"] == key_id
+    value = json.loads(secrets.get_secret_value(SecretId=secret["ARN"])["SecretString"])
+    assert value["api_key"] == "" and len(value["placeholder"]) == 32
+
+    attributes = sns.get_topic_attributes(TopicArn=twin["outputs"]["AlarmTopicArn"])["Attributes"]
+    assert attributes["KmsMasterKeyId"] == key_id
+
+
+def test_twin_alarms_dashboard_and_logs(aws: Any, twin: dict[str, Any]) -> None:
+    cloudwatch, logs = aws("cloudwatch"), aws("logs")
+    names = twin["outputs"]["AlarmNames"].split(",")
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]}
+    assert set(alarms) == set(names)
+    topic = twin["outputs"]["AlarmTopicArn"]
+    assert all(a["AlarmActions"] == [topic] and a["OKActions"] == [topic] for a in alarms.values())
+    error_rate = alarms["twin-local-function-error-rate"]
+    assert [m["Id"] for m in error_rate["Metrics"]] == ["rate", "errors", "invocations"]
+    assert alarms["twin-local-function-duration-p95"]["ExtendedStatistic"] == "p95"
+
+    body = json.loads(cloudwatch.get_dashboard(DashboardName="twin-local")["DashboardBody"])
+    alarm_widget = body["widgets"][-1]["properties"]["alarms"]
+    assert all(arn.startswith(f"arn:aws:cloudwatch:{REGION}:123456789012:alarm:twin-local-") for arn in alarm_widget)
+
+    for name in (twin["outputs"]["LogGroupName"], twin["outputs"]["ApiLogGroupName"]):
+        group = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]
+        assert group["logGroupName"] == name
+        assert group["retentionInDays"] == 30
+        assert group["kmsKeyId"] == twin["outputs"]["KeyArn"]
+
+
+def test_twin_unchanged_change_set_fails_with_the_aws_reason(aws: Any, twin: dict[str, Any]) -> None:
+    cfn = aws("cloudformation")
+    template = (TEMPLATES / "twin.yaml").read_text()
+    described = change_set(cfn, "twin-local", "same-again", template, as_parameters(TWIN_PARAMETERS), "UPDATE")
+    assert described["Status"] == "FAILED"
+    assert described["ExecutionStatus"] == "UNAVAILABLE"
+    assert described["StatusReason"] == NO_CHANGES
+
+    # The same when the effective values arrive differently: a default passed explicitly, the rest
+    # as UsePreviousValue.
+    parameters = [{"ParameterKey": key, "UsePreviousValue": True} for key in TWIN_PARAMETERS]
+    parameters.append({"ParameterKey": "LogRetentionDays", "ParameterValue": "30"})
+    described = change_set(cfn, "twin-local", "same-again-2", template, parameters, "UPDATE")
+    assert described["Status"] == "FAILED" and described["StatusReason"] == NO_CHANGES
+
+    with pytest.raises(ClientError) as refused:
+        cfn.execute_change_set(ChangeSetName="same-again", StackName="twin-local")
+    assert refused.value.response["Error"]["Code"] == "InvalidChangeSetStatus"
+    assert settle(cfn, "twin-local")["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_twin_parameter_change_updates_in_place(aws: Any, twin: dict[str, Any]) -> None:
+    cfn, logs = aws("cloudformation"), aws("logs")
+    template = (TEMPLATES / "twin.yaml").read_text()
+    parameters = as_parameters({**TWIN_PARAMETERS, "LogRetentionDays": "7"})
+    described = change_set(cfn, "twin-local", "retention-7", template, parameters, "UPDATE")
+    assert described["Status"] == "CREATE_COMPLETE"
+    modified = {(c["ResourceChange"]["Action"], c["ResourceChange"]["LogicalResourceId"], c["ResourceChange"]["Replacement"])
+                for c in described["Changes"]}
+    assert modified == {("Modify", "FunctionLogGroup", "False"), ("Modify", "ApiLogGroup", "False")}
+    cfn.execute_change_set(ChangeSetName=described["ChangeSetId"])
+    stack = settle(cfn, "twin-local")
+
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", stack.get("StackStatusReason")
+    assert outputs(stack) == twin["outputs"]  # nothing renamed or replaced
+    assert physical_ids(cfn, "twin-local") == twin["ids"]
+    for name in (twin["outputs"]["LogGroupName"], twin["outputs"]["ApiLogGroupName"]):
+        assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["retentionInDays"] == 7
+    parameter_values = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert parameter_values["LogRetentionDays"] == "7"
+
+
+def test_twin_live_version_moves_the_alias(aws: Any, twin: dict[str, Any]) -> None:
+    cfn, lam = aws("cloudformation"), aws("lambda")
+    name = twin["outputs"]["FunctionName"]
+    version = lam.publish_version(FunctionName=name)["Version"]
+    parameters = as_parameters({**TWIN_PARAMETERS, "LogRetentionDays": "7", "LiveVersion": version})
+    stack = deploy(cfn, "twin-local", "live-version", (TEMPLATES / "twin.yaml").read_text(), parameters, "UPDATE")
+
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", stack.get("StackStatusReason")
+    assert outputs(stack)["LiveVersion"] == version
+    assert lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == version
+
+
+def test_twin_template_change_keeps_alarm_and_secret_names(aws: Any, twin: dict[str, Any]) -> None:
+    cfn, cloudwatch, secrets = aws("cloudformation"), aws("cloudwatch"), aws("secretsmanager")
+    template = (TEMPLATES / "twin.yaml").read_text()
+    changed = template.replace("      Threshold: 5\n", "      Threshold: 7\n").replace(
+        "`aws secretsmanager put-secret-value`.", "`aws secretsmanager put-secret-value` (changed)."
+    )
+    assert changed.count("Threshold: 7") == 1 and "(changed)" in changed
+    secret_before = secrets.get_secret_value(SecretId=twin["outputs"]["SecretArn"])["SecretString"]
+    parameters = as_parameters({**TWIN_PARAMETERS, "LogRetentionDays": "7", "LiveVersion": "1"})
+    described = change_set(cfn, "twin-local", "thresholds", changed, parameters, "UPDATE")
+    assert {c["ResourceChange"]["LogicalResourceId"] for c in described["Changes"]} == {
+        "FunctionErrorRateAlarm", "LlmSecret"
+    }
+    cfn.execute_change_set(ChangeSetName=described["ChangeSetId"])
+    stack = settle(cfn, "twin-local")
+
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", stack.get("StackStatusReason")
+    assert physical_ids(cfn, "twin-local") == twin["ids"]
+    alarm = cloudwatch.describe_alarms(AlarmNames=["twin-local-function-error-rate"])["MetricAlarms"][0]
+    assert alarm["Threshold"] == 7.0
+    secret = secrets.describe_secret(SecretId=twin["outputs"]["SecretArn"])
+    assert secret["Name"] == "twin/local/llm-api-key" and "(changed)." in secret["Description"]
+    # A description change does not regenerate the value (as on AWS).
+    assert secrets.get_secret_value(SecretId=secret["ARN"])["SecretString"] == secret_before
+
+
+def test_renaming_the_project_replaces_named_resources(aws: Any, code_zip: None) -> None:
+    cfn, lam, logs, secrets = aws("cloudformation"), aws("lambda"), aws("logs"), aws("secretsmanager")
+    template = (TEMPLATES / "twin.yaml").read_text()
+    parameters = {**TWIN_PARAMETERS, "EnvironmentName": "production"}
+    stack = deploy(cfn, "twin-production", "deploy-1", template, as_parameters(parameters))
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    before = outputs(stack)
+
+    renamed = deploy(cfn, "twin-production", "rename", template,
+                     as_parameters({**parameters, "ProjectName": "echo"}), "UPDATE")
+    assert renamed["StackStatus"] == "UPDATE_COMPLETE", (renamed.get("StackStatusReason"),
+                                                         failure_events(cfn, "twin-production"))
+    after = outputs(renamed)
+    assert after["FunctionName"] == "echo-production-api"
+    assert after["FunctionAliasArn"].endswith(":function:echo-production-api:live")
+    assert after["ApiId"] == before["ApiId"] and after["DistributionId"] == before["DistributionId"]
+    functions = {f["FunctionName"] for f in lam.list_functions()["Functions"]}
+    assert "echo-production-api" in functions and "twin-production-api" not in functions
+    assert lam.get_alias(FunctionName="echo-production-api", Name="live")["FunctionVersion"] == "$LATEST"
+    assert not logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/twin-production")["logGroups"]
+    assert [s["Name"] for s in secrets.list_secrets()["SecretList"] if "production" in s["Name"]] == [
+        "echo/production/llm-api-key"
+    ]
+    integration = aws("apigatewayv2").get_integration(
+        ApiId=after["ApiId"], IntegrationId=physical_ids(cfn, "twin-production")["ApiIntegration"]
+    )
+    assert integration["IntegrationUri"] == after["FunctionAliasArn"]
+
+    cfn.delete_stack(StackName="twin-production")
+    assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+
+
+def test_twin_failed_update_rolls_back(aws: Any, twin: dict[str, Any]) -> None:
+    cfn, lam, logs = aws("cloudformation"), aws("lambda"), aws("logs")
+    template = (TEMPLATES / "twin.yaml").read_text()
+    before = settle(cfn, "twin-local")
+    # The new code object does not exist: the function's update fails after the log groups changed.
+    parameters = as_parameters({**TWIN_PARAMETERS, "LogRetentionDays": "14", "LiveVersion": "1",
+                                "CodeKey": "missing.zip"})
+    stack = deploy(cfn, "twin-local", "broken-code", template, parameters, "UPDATE")
+
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    failed = failure_events(cfn, "twin-local")
+    assert failed[0]["LogicalResourceId"] == "Function" and failed[0]["ResourceStatus"] == "UPDATE_FAILED"
+    assert failed[0]["ResourceStatusReason"]
+    assert outputs(stack) == outputs(before)
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["CodeKey"] == CODE_KEY
+    for name in (twin["outputs"]["LogGroupName"], twin["outputs"]["ApiLogGroupName"]):
+        assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["retentionInDays"] == 7
+    code = lam.get_function(FunctionName=twin["outputs"]["FunctionName"])["Code"]
+    assert code is not None
+
+    # The rolled-back stack accepts the next update.
+    parameters = as_parameters({**TWIN_PARAMETERS, "LogRetentionDays": "14", "LiveVersion": "1"})
+    stack = deploy(cfn, "twin-local", "retention-14", template, parameters, "UPDATE")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", stack.get("StackStatusReason")
+
+
+def test_twin_delete(aws: Any, twin: dict[str, Any]) -> None:
+    cfn, s3, lam, secrets, cloudfront, kms = (
+        aws("cloudformation"), aws("s3"), aws("lambda"), aws("secretsmanager"), aws("cloudfront"), aws("kms")
+    )
+    stack_id = settle(cfn, "twin-local")["StackId"]
+    memory, frontend = twin["outputs"]["MemoryBucketName"], twin["outputs"]["FrontendBucketName"]
+
+    # As on AWS, a bucket that still holds objects cannot go: the stack ends DELETE_FAILED.
+    cfn.delete_stack(StackName="twin-local")
+    stack = settle(cfn, "twin-local")
+    assert stack["StackStatus"] == "DELETE_FAILED"
+    assert {e["LogicalResourceId"] for e in failure_events(cfn, "twin-local")} >= {"MemoryBucket", "FrontendBucket"}
+
+    empty_bucket(s3, memory)
+    empty_bucket(s3, frontend)
+    cfn.delete_stack(StackName="twin-local")
+    deleted = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
+    assert deleted["StackStatus"] == "DELETE_COMPLETE"
+    with pytest.raises(ClientError):
+        cfn.describe_stacks(StackName="twin-local")
+
+    bucket_names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert memory not in bucket_names and frontend not in bucket_names
+    assert twin["outputs"]["FunctionName"] not in {f["FunctionName"] for f in lam.list_functions()["Functions"]}
+    assert not secrets.list_secrets()["SecretList"]
+    assert not cloudfront.list_distributions()["DistributionList"].get("Items")
+    assert kms.describe_key(KeyId=twin["ids"]["Key"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    assert aws("apigatewayv2").get_apis()["Items"] == []
+
+
+def test_twin_with_waf_domain_and_alarm_email(aws: Any, code_zip: None) -> None:
+    """The conditional parts of twin.yaml: the web ACL, a custom domain and the alarm e-mail."""
+    cfn, cloudfront, sns, wafv2 = aws("cloudformation"), aws("cloudfront"), aws("sns"), aws("wafv2")
+    certificate = "arn:aws:acm:us-east-1:123456789012:certificate/0f3b-test"
+    parameters = {
+        **TWIN_PARAMETERS,
+        "EnvironmentName": "staging",
+        "EnableWaf": "true",
+        "WafRateLimit": "500",
+        "DomainName": "twin.example.com",
+        "CertificateArn": certificate,
+        "AlarmEmail": "ops@example.com",
+    }
+    stack = deploy(cfn, "twin-staging", "deploy-1", (TEMPLATES / "twin.yaml").read_text(), as_parameters(parameters))
+    assert stack["StackStatus"] == "CREATE_COMPLETE", (stack.get("StackStatusReason"), failure_events(cfn, "twin-staging"))
+    values = outputs(stack)
+    assert values["SiteUrl"] == "https://twin.example.com"
+    ids = physical_ids(cfn, "twin-staging")
+
+    acl_name, acl_id, scope = ids["WebAcl"].split("|")
+    acl = wafv2.get_web_acl(Name=acl_name, Id=acl_id, Scope=scope)["WebACL"]
+    assert acl_name == "twin-staging" and scope == "CLOUDFRONT"
+    assert [r["Name"] for r in acl["Rules"]] == [
+        "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "RateLimitPerIp"
+    ]
+    config = cloudfront.get_distribution_config(Id=values["DistributionId"])["DistributionConfig"]
+    assert config["WebACLId"] == acl["ARN"]
+    assert config["Aliases"]["Items"] == ["twin.example.com"]
+    assert config["ViewerCertificate"]["ACMCertificateArn"] == certificate
+    assert config["ViewerCertificate"]["MinimumProtocolVersion"] == "TLSv1.2_2021"
+
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=values["AlarmTopicArn"])["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "ops@example.com")]
+
+    cfn.delete_stack(StackName="twin-staging")
+    assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    assert not wafv2.list_web_acls(Scope="CLOUDFRONT")["WebACLs"]
+
+
+def test_template_rules_and_parameters_are_enforced(aws: Any, code_zip: None) -> None:
+    cfn = aws("cloudformation")
+    template = (TEMPLATES / "twin.yaml").read_text()
+    cases = [
+        ({**TWIN_PARAMETERS, "DomainName": "twin.example.com"},
+         "DomainName needs CertificateArn (an ACM certificate in us-east-1)."),
+        ({**TWIN_PARAMETERS, "EnvironmentName": "dev"}, "Parameter 'EnvironmentName' must be one of AllowedValues"),
+        ({**TWIN_PARAMETERS, "LiveVersion": "latest"}, "Parameter 'LiveVersion' must match pattern"),
+        ({**TWIN_PARAMETERS, "WafRateLimit": "10"}, "Parameter 'WafRateLimit' must be a number not less than 100"),
+        ({k: v for k, v in TWIN_PARAMETERS.items() if k != "CodeKey"}, "Parameters: [CodeKey] must have values"),
+        ({**TWIN_PARAMETERS, "Nope": "x"}, "Parameters: [Nope] do not exist in the template"),
+    ]
+    for parameters, message in cases:
+        with pytest.raises(ClientError) as refused:
+            change_set(cfn, "twin-invalid", "deploy-1", template, as_parameters(parameters), "CREATE")
+        assert refused.value.response["Error"]["Code"] == "ValidationError"
+        assert message in refused.value.response["Error"]["Message"]
+    with pytest.raises(ClientError):
+        cfn.describe_stacks(StackName="twin-invalid")  # nothing was created for a refused template
+
+    eu = boto3.client("cloudformation", endpoint_url=cfn.meta.endpoint_url, region_name="eu-west-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    with pytest.raises(ClientError) as refused:
+        change_set(eu, "twin-waf-eu", "deploy-1", template,
+                   as_parameters({**TWIN_PARAMETERS, "EnableWaf": "true"}), "CREATE")
+    assert "A CloudFront web ACL can only be created in us-east-1." in refused.value.response["Error"]["Message"]
+
+
+def test_create_and_update_stack_api(aws: Any) -> None:
+    """CreateStack/UpdateStack (not change sets) go through the same engine."""
+    cfn, s3 = aws("cloudformation"), aws("s3")
+    template = (TEMPLATES / "bootstrap.yaml").read_text()
+    cfn.create_stack(StackName="other-bootstrap", TemplateBody=template,
+                     Parameters=as_parameters({"ProjectName": "other"}))
+    stack = settle(cfn, "other-bootstrap")
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    bucket = outputs(stack)["ArtifactsBucketName"]
+
+    with pytest.raises(ClientError) as refused:
+        cfn.update_stack(StackName="other-bootstrap", TemplateBody=template,
+                         Parameters=[{"ParameterKey": "ProjectName", "UsePreviousValue": True}])
+    assert refused.value.response["Error"]["Message"] == "No updates are to be performed."
+
+    cfn.update_stack(StackName="other-bootstrap", UsePreviousTemplate=True,
+                     Parameters=[{"ParameterKey": "ProjectName", "UsePreviousValue": True},
+                                 {"ParameterKey": "NoncurrentVersionDays", "ParameterValue": "60"}])
+    stack = settle(cfn, "other-bootstrap")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    assert outputs(stack)["ArtifactsBucketName"] == bucket
+    rule = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 60
+
+    cfn.delete_stack(StackName="other-bootstrap")
+    assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+
+
+def test_exports_and_imports(aws: Any) -> None:
+    cfn, sns = aws("cloudformation"), aws("sns")
+    exporter = """
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+Outputs:
+  TopicArn:
+    Value: !Ref Topic
+    Export:
+      Name: shared-topic-arn
+"""
+    importer = """
+Resources:
+  Subscription:
+    Type: AWS::SNS::Subscription
+    Properties:
+      TopicArn: !ImportValue shared-topic-arn
+      Protocol: email
+      Endpoint: someone@example.com
+Outputs:
+  SubscriptionArn:
+    Value: !Ref Subscription
+"""
+    exported = deploy(cfn, "exporter", "deploy-1", exporter, [])
+    topic_arn = outputs(exported)["TopicArn"]
+    assert exported["Outputs"][0]["ExportName"] == "shared-topic-arn"
+    assert cfn.list_exports()["Exports"] == [
+        {"ExportingStackId": exported["StackId"], "Name": "shared-topic-arn", "Value": topic_arn}
+    ]
+    imported = deploy(cfn, "importer", "deploy-1", importer, [])
+    assert imported["StackStatus"] == "CREATE_COMPLETE"
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    assert [s["SubscriptionArn"] for s in subscriptions] == [outputs(imported)["SubscriptionArn"]]
+
+    cfn.delete_stack(StackName="importer")
+    cfn.delete_stack(StackName="exporter")
+    assert cfn.list_exports()["Exports"] == []
+
+
+def test_moto_api_data_still_serialises(endpoint: str, twin: dict[str, Any]) -> None:
+    """scripts/emulator probes /moto-api/data.json; our resource models must not break it."""
+    data = json.loads(urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=10).read())
+    assert "cloudformation" in data
+
+
+# --- a create that fails -----------------------------------------------------------------------
+
+
+def test_failed_create_rolls_back(aws: Any, code_zip: None) -> None:
+    cfn, s3, sns, iam, logs = aws("cloudformation"), aws("s3"), aws("sns"), aws("iam"), aws("logs")
+    buckets_before = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    stack = deploy(
+        cfn,
+        "doomed",
+        "create-1",
+        (TEST_TEMPLATES / "failing_create.yaml").read_text(),
+        as_parameters({"CodeBucket": CODE_BUCKET}),
+    )
+
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert stack["StackStatusReason"].startswith("The following resource(s) failed to create: [Function].")
+    assert not stack.get("Outputs")
+    failed = failure_events(cfn, "doomed")
+    assert [(e["LogicalResourceId"], e["ResourceStatus"]) for e in failed] == [("Function", "CREATE_FAILED")]
+    assert "NoSuchKey" in failed[0]["ResourceStatusReason"]
+
+    events = cfn.describe_stack_events(StackName="doomed")["StackEvents"]
+    deleted = {e["LogicalResourceId"] for e in events if e["ResourceStatus"] == "DELETE_COMPLETE"}
+    assert deleted == {"Bucket", "Topic", "Logs", "Role"}
+    assert cfn.describe_stack_resources(StackName="doomed")["StackResources"] == []
+    assert {b["Name"] for b in s3.list_buckets()["Buckets"]} == buckets_before
+    assert not [t for t in sns.list_topics()["Topics"] if ":doomed-" in t["TopicArn"]]
+    assert not [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("doomed-")]
+    assert not logs.describe_log_groups(logGroupNamePrefix="doomed-")["logGroups"]
+
+    # A stack in ROLLBACK_COMPLETE cannot be updated, only deleted.
+    with pytest.raises(ClientError):
+        change_set(cfn, "doomed", "again", (TEST_TEMPLATES / "failing_create.yaml").read_text(),
+                   as_parameters({"CodeBucket": CODE_BUCKET}), "UPDATE")
+    cfn.delete_stack(StackName="doomed")
+    assert stack["StackId"] in {s["StackId"] for s in cfn.list_stacks(StackStatusFilter=["DELETE_COMPLETE"])["StackSummaries"]}

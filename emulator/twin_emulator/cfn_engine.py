@@ -1,0 +1,474 @@
+"""The emulator's CloudFormation deployment engine: create, update, roll back and delete a stack.
+
+moto 5.2.5 creates a stack's resources lazily (whichever resource a Ref happens to reach first),
+applies change sets without rebuilding outputs, has no rollback (a failing resource turns the
+API call into an HTTP 500 and leaves the half-made stack "CREATE_COMPLETE"), records no
+per-resource events, updates only resources whose template text changed (a parameter change
+reaching a resource through Fn::Sub is missed) and deletes in arbitrary order with retries.
+
+This engine replaces that lifecycle, keeping moto's data structures (Stack, ResourceMap,
+OutputMap, Event) and moto's template evaluation (clean_json, conditions, parameters) so every
+other moto API (DescribeStacks, DescribeStackEvents, GetTemplate ...) keeps working:
+
+  * resources are created in dependency order (Ref, Fn::GetAtt, Fn::Sub, DependsOn) and
+    deleted in the reverse order;
+  * on update, a resource is updated when its *resolved* properties differ from the ones it was
+    last created or updated with (so a parameter change is seen however it reaches a property);
+    resources the new template drops (or whose Condition became false) are deleted afterwards,
+    in the cleanup phase, as on AWS;
+  * each resource step is recorded as a stack event (CREATE_IN_PROGRESS, CREATE_COMPLETE,
+    CREATE_FAILED with the error as reason, ...);
+  * a failed create deletes what it created and ends ROLLBACK_COMPLETE; a failed update
+    re-applies the previous template and parameters (the same procedure, forcing the failed
+    resource back), deletes what the failed update added, and ends UPDATE_ROLLBACK_COMPLETE;
+  * outputs (and exports) are evaluated when a deployment completes; an output that cannot be
+    evaluated fails the deployment instead of showing null.
+
+A stack whose map this engine manages never creates resources lazily: see `managed_getitem`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.cloudformation import parsing
+from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.models import CloudFormationBackend, Event, Stack
+from moto.cloudformation.parsing import OutputMap, ResourceMap
+
+from .cfn_base import StackResource
+
+# --- template analysis -----------------------------------------------------------------------
+
+SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
+
+
+def references(node: Any) -> set[str]:
+    """Every name a template fragment refers to (Ref, Fn::GetAtt, Fn::Sub variables)."""
+    found: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= references(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                target = value[0] if isinstance(value, list) else str(value).split(".")[0]
+                found.add(target)
+            elif key == "Fn::Sub":
+                text, variables = (value[0], value[1]) if isinstance(value, list) else (value, {})
+                found |= {name.split(".")[0].strip() for name in SUB_VARIABLE.findall(text)} - set(variables)
+                found |= references(variables)
+            else:
+                found |= references(value)
+    return found
+
+
+def dependencies(resources: dict[str, Any]) -> dict[str, set[str]]:
+    """For each resource, the other resources it needs first."""
+    needs = {}
+    for name, resource in resources.items():
+        depends_on = resource.get("DependsOn", [])
+        depends_on = [depends_on] if isinstance(depends_on, str) else list(depends_on)
+        wanted = references(resource.get("Properties", {})) | set(depends_on)
+        needs[name] = {other for other in wanted if other in resources and other != name}
+    return needs
+
+
+def dependency_order(resources: dict[str, Any]) -> list[str]:
+    """Resources in an order that creates every dependency first (stable: template order otherwise)."""
+    needs = dependencies(resources)
+    ordered: list[str] = []
+    placed: set[str] = set()
+    remaining = list(resources)
+    while remaining:
+        ready = [name for name in remaining if needs[name] <= placed]
+        if not ready:
+            raise ValidationError(message=f"Circular dependency between resources: {sorted(remaining)}")
+        for name in ready:
+            ordered.append(name)
+            placed.add(name)
+        remaining = [name for name in remaining if name not in placed]
+    return ordered
+
+
+# --- what the engine remembers per resource --------------------------------------------------
+
+
+@dataclass
+class ResourceRecord:
+    """The engine's memory of one created resource: what it was made from."""
+
+    resource_type: str
+    properties: Any  # the resolved Properties the resource was last created/updated with
+    template: dict[str, Any]  # its template entry (for DeletionPolicy and moto's own delete path)
+
+
+@dataclass
+class EngineState:
+    records: dict[str, ResourceRecord] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)  # creation order, i.e. a dependency order
+
+
+class DeployFailed(Exception):
+    """A deployment step failed: `logical_id` (None for the stack itself) and the reason shown."""
+
+    def __init__(self, logical_id: str | None, reason: str):
+        super().__init__(reason)
+        self.logical_id = logical_id
+        self.reason = reason
+
+
+def state_of(stack: Stack) -> EngineState:
+    resource_map = stack.resource_map
+    if not hasattr(resource_map, "twin_state"):
+        resource_map.twin_state = EngineState()
+        resource_map.twin_managed = True
+    return resource_map.twin_state
+
+
+def managed_getitem(original: Any) -> Any:
+    """ResourceMap.__getitem__ for engine-managed maps: never create a resource as a side effect.
+
+    moto's map creates a resource the first time anything looks it up (a Ref, DescribeStackResources,
+    an output). Under the engine only the engine creates: a resource not created yet is None when its
+    Condition is false and an error otherwise (it means a dependency the engine did not see).
+    """
+
+    def getitem(self: ResourceMap, key: str) -> Any:
+        if not getattr(self, "twin_managed", False):
+            return original(self, key)
+        if key in self._parsed_resources:
+            return self._parsed_resources[key]
+        resource = self._resource_json_map.get(key)
+        if resource is None:
+            raise KeyError(key)
+        condition = resource.get("Condition")
+        if condition and not self.lazy_condition_map[condition]:
+            return None
+        raise KeyError(f"{key} is referenced before it exists")
+
+    return getitem
+
+
+def stack_resources(stack: Stack) -> list[Any]:
+    """The resources that exist now, in creation order."""
+    state = state_of(stack)
+    return [stack.resource_map._parsed_resources[name] for name in state.order]
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def resource_event(stack: Stack, logical_id: str, resource_type: str, status: str,
+                   physical_id: str | None = None, reason: str | None = None) -> None:
+    event = Event(
+        stack_id=stack.stack_id,
+        stack_name=stack.name,
+        logical_resource_id=logical_id,
+        physical_resource_id=physical_id or "",
+        resource_type=resource_type,
+        resource_status=status,
+        resource_status_reason=reason,
+        resource_properties=None,
+    )
+    event.sendToSns(stack.account_id, stack.region_name, stack.notification_arns)
+    stack.events.append(event)
+
+
+def stack_status(stack: Stack, status: str, reason: str | None = None, keep_reason: bool = False) -> None:
+    """Move the stack to a status (with a stack event). keep_reason: DescribeStacks keeps showing
+    why the operation failed once its rollback completes, as AWS does."""
+    stack.status = status
+    if not keep_reason:
+        stack.status_reason = reason
+    stack._add_stack_event(status, resource_status_reason=reason)
+
+
+def describe_error(error: BaseException) -> str:
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    code = getattr(error, "code", None) or getattr(error, "error_type", None)
+    return f"{message} (Service error code: {code})" if isinstance(code, str) and code not in message else message
+
+
+# --- one deployment --------------------------------------------------------------------------
+
+
+def load_template(stack: Stack, backend: CloudFormationBackend, template: dict[str, Any],
+                  parameters: dict[str, Any]) -> None:
+    """Point the stack's resource map at a template and parameters (conditions evaluated)."""
+    resource_map = stack.resource_map
+    state_of(stack)
+    resource_map._template = template
+    resource_map._resource_json_map = template.get("Resources") or {}
+    resource_map.input_parameters = dict(parameters)
+    resource_map.resolved_parameters = {}
+    resource_map.cross_stack_resources = backend.exports
+    resource_map.load_mapping()
+    resource_map.transform_mapping()
+    resource_map.load_parameters()
+    resource_map.load_conditions()
+
+
+def wanted(stack: Stack, logical_id: str) -> bool:
+    """Does the loaded template want this resource (present, and its Condition true)?"""
+    resource = stack.resource_map._resource_json_map.get(logical_id)
+    if resource is None:
+        return False
+    condition = resource.get("Condition")
+    return not condition or bool(stack.resource_map.lazy_condition_map[condition])
+
+
+def resolved_properties(stack: Stack, resource: dict[str, Any]) -> Any:
+    return parsing.clean_json(copy.deepcopy(resource.get("Properties") or {}), stack.resource_map)
+
+
+def create_resource(stack: Stack, logical_id: str, resource: dict[str, Any]) -> None:
+    resource_map = stack.resource_map
+    resource_type = resource["Type"]
+    resource_event(stack, logical_id, resource_type, "CREATE_IN_PROGRESS")
+    if parsing.resource_class_from_type(resource_type) is None:
+        raise RuntimeError(f"Resource type {resource_type} is not supported by the local emulator")
+    properties = resolved_properties(stack, resource)
+    instance = parsing.parse_and_create_resource(
+        logical_id, copy.deepcopy(resource), resource_map, stack.account_id, stack.region_name
+    )
+    resource_map._parsed_resources[logical_id] = instance
+    state = state_of(stack)
+    state.records[logical_id] = ResourceRecord(resource_type, properties, copy.deepcopy(resource))
+    state.order.append(logical_id)
+    resource_event(stack, logical_id, resource_type, "CREATE_COMPLETE", instance.physical_resource_id)
+
+
+def update_resource(stack: Stack, logical_id: str, resource: dict[str, Any], force: bool) -> None:
+    """Update a resource whose resolved properties changed (or when forced, e.g. in a rollback)."""
+    resource_map = stack.resource_map
+    state = state_of(stack)
+    record = state.records[logical_id]
+    resource_type = resource["Type"]
+    properties = resolved_properties(stack, resource)
+    if properties == record.properties and resource_type == record.resource_type and not force:
+        return
+    old = resource_map._parsed_resources[logical_id]
+    resource_event(stack, logical_id, resource_type, "UPDATE_IN_PROGRESS", old.physical_resource_id)
+    resource_class = parsing.resource_class_from_type(resource_type)
+    if resource_class is None:
+        raise RuntimeError(f"Resource type {resource_type} is not supported by the local emulator")
+    in_place = resource_type == record.resource_type and not hasattr(
+        resource_class.update_from_cloudformation_json, "__isabstractmethod__"
+    )
+    if in_place:
+        _, cleaned, new_name = parsing.parse_resource_and_generate_name(
+            logical_id, copy.deepcopy(resource), resource_map
+        )
+        instance = resource_class.update_from_cloudformation_json(
+            original_resource=old,
+            new_resource_name=new_name,
+            cloudformation_json=cleaned,
+            account_id=stack.account_id,
+            region_name=stack.region_name,
+        )
+        instance.cf_resource_type = resource_type
+        instance.logical_resource_id = logical_id
+    else:
+        # A changed type (or a moto model without update): replace, then delete the old one.
+        instance = parsing.parse_and_create_resource(
+            logical_id, copy.deepcopy(resource), resource_map, stack.account_id, stack.region_name
+        )
+        delete_physical(stack, old, record)
+    resource_map._parsed_resources[logical_id] = instance
+    state.records[logical_id] = ResourceRecord(resource_type, properties, copy.deepcopy(resource))
+    resource_event(stack, logical_id, resource_type, "UPDATE_COMPLETE", instance.physical_resource_id)
+
+
+def delete_physical(stack: Stack, instance: Any, record: ResourceRecord) -> None:
+    """Delete one physical resource through its model (moto's own models through moto's path)."""
+    if record.template.get("DeletionPolicy") == "Retain":
+        return
+    if isinstance(instance, StackResource):
+        instance.remove()
+    else:
+        stack.resource_map._delete_resource(instance, record.template)
+
+
+def deploy(stack: Stack, backend: CloudFormationBackend, template: dict[str, Any], parameters: dict[str, Any],
+           force: Iterable[str] = ()) -> None:
+    """Create and update resources until the stack matches the template; raise DeployFailed on the
+    first failure. Resources the template no longer wants are left for `cleanup`."""
+    load_template(stack, backend, template, parameters)
+    state = state_of(stack)
+    resources = stack.resource_map._resource_json_map
+    for logical_id in dependency_order(resources):
+        if not wanted(stack, logical_id):
+            continue
+        resource = resources[logical_id]
+        try:
+            if logical_id in state.records:
+                update_resource(stack, logical_id, resource, force=logical_id in force)
+            else:
+                create_resource(stack, logical_id, resource)
+        except Exception as error:  # noqa: BLE001 - any failure fails this resource, as on AWS
+            reason = describe_error(error)
+            failed = "UPDATE_FAILED" if logical_id in state.records else "CREATE_FAILED"
+            instance = stack.resource_map._parsed_resources.get(logical_id)
+            physical = getattr(instance, "physical_resource_id", None) if logical_id in state.records else None
+            resource_event(stack, logical_id, resource["Type"], failed, physical, reason)
+            raise DeployFailed(logical_id, reason) from error
+
+
+def delete_resource(stack: Stack, logical_id: str) -> None:
+    state = state_of(stack)
+    record = state.records[logical_id]
+    instance = stack.resource_map._parsed_resources.get(logical_id)
+    physical = getattr(instance, "physical_resource_id", None)
+    if record.template.get("DeletionPolicy") == "Retain":
+        resource_event(stack, logical_id, record.resource_type, "DELETE_SKIPPED", physical)
+    else:
+        resource_event(stack, logical_id, record.resource_type, "DELETE_IN_PROGRESS", physical)
+        try:
+            delete_physical(stack, instance, record)
+        except Exception as error:  # noqa: BLE001
+            resource_event(stack, logical_id, record.resource_type, "DELETE_FAILED", physical, describe_error(error))
+            raise
+        resource_event(stack, logical_id, record.resource_type, "DELETE_COMPLETE", physical)
+    stack.resource_map._parsed_resources.pop(logical_id, None)
+    del state.records[logical_id]
+    state.order.remove(logical_id)
+
+
+def delete_resources(stack: Stack, names: list[str]) -> list[str]:
+    """Delete the named resources, dependents first; return the ones that failed."""
+    failed = []
+    for logical_id in reversed([name for name in state_of(stack).order if name in names]):
+        try:
+            delete_resource(stack, logical_id)
+        except Exception:  # noqa: BLE001 - recorded as DELETE_FAILED; the others still go
+            failed.append(logical_id)
+    return failed
+
+
+def cleanup(stack: Stack) -> None:
+    """Delete the resources the loaded template no longer wants (failures are only recorded, as on AWS)."""
+    unwanted = [name for name in state_of(stack).order if not wanted(stack, name)]
+    delete_resources(stack, unwanted)
+
+
+def evaluate_outputs(stack: Stack, template: dict[str, Any]) -> None:
+    """Rebuild Outputs from the template; fail the deployment if one cannot be evaluated."""
+    output_map = OutputMap(stack.resource_map, {"Outputs": template.get("Outputs") or {}}, stack.stack_id)
+    for key in list(output_map.outputs):
+        try:
+            output = output_map[key]
+        except Exception as error:  # noqa: BLE001
+            raise DeployFailed(None, f"Output {key}: {describe_error(error)}") from error
+        if output is not None and output.value is None:
+            raise DeployFailed(None, f"Output {key} has no value")
+    stack.output_map = output_map
+
+
+def publish_exports(stack: Stack, backend: CloudFormationBackend) -> None:
+    """Replace the stack's exports in the region's export list; a name exported elsewhere fails."""
+    exports = stack.output_map.exports
+    for export in exports:
+        owner = backend.exports.get(export.name)
+        if owner is not None and owner.exporting_stack_id != stack.stack_id:
+            raise DeployFailed(None, f"Export with name {export.name} is already exported by stack {owner.exporting_stack_id}")
+    for name in [n for n, e in backend.exports.items() if e.exporting_stack_id == stack.stack_id]:
+        del backend.exports[name]
+    for export in exports:
+        backend.exports[export.name] = export
+
+
+def clear_outputs(stack: Stack) -> None:
+    stack.output_map = OutputMap(stack.resource_map, {"Outputs": {}}, stack.stack_id)
+
+
+def adopt_template(stack: Stack, template_body: str, template: dict[str, Any], parameters: dict[str, Any]) -> None:
+    stack.template = template_body
+    stack.template_dict = template
+    stack.parameters = dict(parameters)
+    stack.description = template.get("Description")
+
+
+# --- the stack operations --------------------------------------------------------------------
+
+
+def create_stack(stack: Stack, backend: CloudFormationBackend, template_body: str, template: dict[str, Any],
+                 parameters: dict[str, Any], disable_rollback: bool = False) -> None:
+    adopt_template(stack, template_body, template, parameters)
+    stack_status(stack, "CREATE_IN_PROGRESS", "User Initiated")
+    try:
+        deploy(stack, backend, template, parameters)
+        evaluate_outputs(stack, template)
+        publish_exports(stack, backend)
+    except DeployFailed as failure:
+        clear_outputs(stack)
+        if failure.logical_id:
+            reason = f"The following resource(s) failed to create: [{failure.logical_id}]. "
+        else:
+            reason = failure.reason
+        if disable_rollback:
+            stack_status(stack, "CREATE_FAILED", reason)
+            return
+        stack_status(stack, "ROLLBACK_IN_PROGRESS", reason + "Rollback requested by user.")
+        left = delete_resources(stack, list(state_of(stack).order))
+        if left:
+            stack_status(stack, "ROLLBACK_FAILED", f"The following resource(s) failed to delete: {left}. ")
+        else:
+            stack_status(stack, "ROLLBACK_COMPLETE", keep_reason=True)
+        return
+    stack_status(stack, "CREATE_COMPLETE")
+
+
+def update_stack(stack: Stack, backend: CloudFormationBackend, template_body: str, template: dict[str, Any],
+                 parameters: dict[str, Any], disable_rollback: bool = False) -> None:
+    previous = (stack.template, copy.deepcopy(stack.template_dict), dict(stack.parameters or {}))
+    adopt_template(stack, template_body, template, parameters)
+    stack_status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
+    try:
+        deploy(stack, backend, template, parameters)
+        evaluate_outputs(stack, template)
+        publish_exports(stack, backend)
+    except DeployFailed as failure:
+        if failure.logical_id:
+            reason = f"The following resource(s) failed to update: [{failure.logical_id}]. "
+        else:
+            reason = failure.reason
+        if disable_rollback:
+            stack_status(stack, "UPDATE_FAILED", reason)
+            return
+        stack_status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)
+        old_body, old_template, old_parameters = previous
+        adopt_template(stack, old_body, old_template, old_parameters)
+        try:
+            deploy(stack, backend, old_template, old_parameters, force=[failure.logical_id] if failure.logical_id else [])
+            evaluate_outputs(stack, old_template)
+        except DeployFailed as rollback_failure:
+            stack_status(stack, "UPDATE_ROLLBACK_FAILED", rollback_failure.reason)
+            return
+        stack_status(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", keep_reason=True)
+        cleanup(stack)
+        stack_status(stack, "UPDATE_ROLLBACK_COMPLETE", keep_reason=True)
+        return
+    stack_status(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+    cleanup(stack)
+    stack_status(stack, "UPDATE_COMPLETE")
+
+
+def delete_stack(stack: Stack, backend: CloudFormationBackend) -> bool:
+    """Delete every resource, dependents first. False (and DELETE_FAILED) when some remain."""
+    stack_status(stack, "DELETE_IN_PROGRESS", "User Initiated")
+    left = delete_resources(stack, list(state_of(stack).order))
+    if left:
+        stack_status(stack, "DELETE_FAILED", f"The following resource(s) failed to delete: {left}. ")
+        return False
+    clear_outputs(stack)
+    for name in [n for n, e in backend.exports.items() if e.exporting_stack_id == stack.stack_id]:
+        del backend.exports[name]
+    stack_status(stack, "DELETE_COMPLETE")
+    return True

@@ -1,0 +1,298 @@
+"""CloudFormation models for keys, secrets and identities: AWS::KMS::Key, AWS::KMS::Alias,
+AWS::SecretsManager::Secret, AWS::IAM::Role and AWS::IAM::OIDCProvider.
+
+The gaps they fill in moto 5.2.5:
+  * KMS::Key stores KeyPolicy as a dict (GetKeyPolicy then fails), has no update (after any stack
+    update touching it the resource becomes null) and deletes the key outright instead of
+    scheduling its deletion.
+  * KMS::Alias cannot be updated (moto's update returns None) and has no delete tolerance.
+  * SecretsManager::Secret and IAM::OIDCProvider have no model at all.
+  * IAM::Role stores inline Policies as dicts (GetRolePolicy then fails), ignores
+    ManagedPolicyArns, and its update only touches the description.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from moto.core.common_models import CloudFormationModel
+from moto.iam.models import IAMBackend, iam_backends
+from moto.kms.models import KmsBackend, kms_backends
+from moto.moto_api._internal import mock_random
+from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
+
+from .cfn_base import Env, StackResource, as_bool, as_int, as_json_text, ignore_missing, tag_list
+
+
+def kms(env: Env) -> KmsBackend:
+    return kms_backends[env.account_id][env.region_name]
+
+
+def iam(env: Env) -> IAMBackend:
+    return iam_backends[env.account_id][env.partition]
+
+
+def secrets(env: Env) -> SecretsManagerBackend:
+    return secretsmanager_backends[env.account_id][env.region_name]
+
+
+class Key(StackResource, CloudFormationModel):
+    """AWS::KMS::Key: Ref is the key id; deletion schedules it (PendingWindowInDays, default 30)."""
+
+    cfn_type = "AWS::KMS::Key"
+    getatts = ("Arn", "KeyId")
+
+    @classmethod
+    def create(cls, env: Env, name: str, props: dict[str, Any]) -> Key:
+        key = kms(env).create_key(
+            policy=as_json_text(props["KeyPolicy"]) if "KeyPolicy" in props else None,
+            key_usage=props.get("KeyUsage", "ENCRYPT_DECRYPT"),
+            key_spec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),
+            description=props.get("Description", ""),
+            tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in tag_list(props.get("Tags"))],
+            multi_region=as_bool(props.get("MultiRegion")),
+        )
+        resource = cls(env, key.id, Arn=key.arn, KeyId=key.id)
+        resource._configure(props)
+        return resource
+
+    def _configure(self, props: dict[str, Any]) -> None:
+        key = kms(self.env).keys[self.physical_resource_id]
+        key.key_rotation_status = as_bool(props.get("EnableKeyRotation"))
+        enabled = as_bool(props.get("Enabled"), default=True)
+        key.enabled = enabled
+        key.key_state = "Enabled" if enabled else "Disabled"
+        self.pending_window = as_int(props.get("PendingWindowInDays"), 30)
+
+    def update(self, props: dict[str, Any], new_name: str) -> Key:
+        backend = kms(self.env)
+        backend.update_key_description(self.physical_resource_id, props.get("Description", ""))
+        if "KeyPolicy" in props:
+            backend.put_key_policy(self.physical_resource_id, as_json_text(props["KeyPolicy"]))
+        self._configure(props)
+        return self
+
+    def remove(self) -> None:
+        backend = kms(self.env)
+        if self.physical_resource_id in backend.keys:
+            backend.schedule_key_deletion(self.physical_resource_id, self.pending_window)
+
+
+class KeyAlias(StackResource, CloudFormationModel):
+    """AWS::KMS::Alias: Ref is the alias name."""
+
+    cfn_type = "AWS::KMS::Alias"
+    name_property = "AliasName"
+
+    @classmethod
+    def create(cls, env: Env, name: str, props: dict[str, Any]) -> KeyAlias:
+        alias = kms(env).create_alias(target_key_id=props["TargetKeyId"], alias_name=props["AliasName"])
+        return cls(env, alias.alias_name)
+
+    def update(self, props: dict[str, Any], new_name: str) -> KeyAlias:
+        if props["AliasName"] != self.physical_resource_id:
+            replacement = KeyAlias.create(self.env, new_name, props)
+            self.remove()
+            return replacement
+        kms(self.env).update_alias(target_key_id=props["TargetKeyId"], alias_name=self.physical_resource_id)
+        return self
+
+    def remove(self) -> None:
+        kms(self.env).delete_alias(self.physical_resource_id)
+
+
+def generate_secret_string(backend: SecretsManagerBackend, spec: dict[str, Any]) -> str:
+    """GenerateSecretString: a random password, alone or placed into SecretStringTemplate."""
+    password = json.loads(
+        backend.get_random_password(
+            password_length=as_int(spec.get("PasswordLength"), 32),
+            exclude_characters=spec.get("ExcludeCharacters", ""),
+            exclude_numbers=as_bool(spec.get("ExcludeNumbers")),
+            exclude_punctuation=as_bool(spec.get("ExcludePunctuation")),
+            exclude_uppercase=as_bool(spec.get("ExcludeUppercase")),
+            exclude_lowercase=as_bool(spec.get("ExcludeLowercase")),
+            include_space=as_bool(spec.get("IncludeSpace")),
+            require_each_included_type=as_bool(spec.get("RequireEachIncludedType"), default=True),
+        )
+    )["RandomPassword"]
+    if "SecretStringTemplate" in spec:
+        document = json.loads(spec["SecretStringTemplate"])
+        document[spec["GenerateStringKey"]] = password
+        return json.dumps(document)
+    return password
+
+
+class Secret(StackResource, CloudFormationModel):
+    """AWS::SecretsManager::Secret: Ref is the ARN. Keeps its name on update; deleted without recovery
+    window (CloudFormation force-deletes, so a stack can be recreated with the same secret name)."""
+
+    cfn_type = "AWS::SecretsManager::Secret"
+    name_property = "Name"
+    getatts = ("Id",)
+
+    @classmethod
+    def create(cls, env: Env, name: str, props: dict[str, Any]) -> Secret:
+        backend = secrets(env)
+        backend.create_secret(
+            name=name,
+            secret_string=cls._value(backend, props),
+            secret_binary=None,
+            description=props.get("Description"),
+            tags=tag_list(props.get("Tags")) or None,
+            kms_key_id=props.get("KmsKeyId"),
+            client_request_token=None,
+            replica_regions=[],
+            force_overwrite=False,
+        )
+        arn = backend.describe_secret(name).arn
+        resource = cls(env, arn, Id=arn)
+        resource.name = name
+        resource.props = props
+        return resource
+
+    @staticmethod
+    def _value(backend: SecretsManagerBackend, props: dict[str, Any]) -> str:
+        if "SecretString" in props:
+            return props["SecretString"]
+        return generate_secret_string(backend, props.get("GenerateSecretString") or {})
+
+    def update(self, props: dict[str, Any], new_name: str) -> Secret:
+        if props.get("Name", self.name) != self.name:
+            replacement = Secret.create(self.env, props["Name"], props)
+            self.remove()
+            return replacement
+        backend = secrets(self.env)
+        value = None
+        # A new value only when the template's value (or its generator) changed, as on AWS.
+        if props.get("SecretString") != self.props.get("SecretString") or props.get(
+            "GenerateSecretString"
+        ) != self.props.get("GenerateSecretString"):
+            value = self._value(backend, props)
+        backend.update_secret(
+            self.name,
+            secret_string=value,
+            client_request_token=str(mock_random.uuid4()),  # what the SDK adds to every UpdateSecret
+            kms_key_id=props.get("KmsKeyId"),
+            description=props.get("Description"),
+        )
+        secret = backend.describe_secret(self.name)
+        secret.description = props.get("Description")
+        secret.kms_key_id = props.get("KmsKeyId")
+        self.props = props
+        return self
+
+    def remove(self) -> None:
+        ignore_missing(
+            secrets(self.env).delete_secret,
+            self.name,
+            recovery_window_in_days=None,
+            force_delete_without_recovery=True,
+        )
+
+
+class Role(StackResource, CloudFormationModel):
+    """AWS::IAM::Role with inline Policies and ManagedPolicyArns, updated in place."""
+
+    cfn_type = "AWS::IAM::Role"
+    name_property = "RoleName"
+    getatts = ("Arn", "RoleId")
+
+    @classmethod
+    def create(cls, env: Env, name: str, props: dict[str, Any]) -> Role:
+        if "RoleName" not in props and len(name) > 64:
+            name = name[:51] + name[-13:]  # generated names keep their random suffix, as on AWS
+        role = iam(env).create_role(
+            role_name=name,
+            assume_role_policy_document=as_json_text(props["AssumeRolePolicyDocument"]),
+            path=props.get("Path", "/"),
+            permissions_boundary=props.get("PermissionsBoundary"),
+            description=props.get("Description", ""),
+            tags=tag_list(props.get("Tags")),
+            max_session_duration=str(props.get("MaxSessionDuration", 3600)),
+        )
+        resource = cls(env, role.name, Arn=role.arn, RoleId=role.id)
+        resource.props = {}
+        try:
+            resource._configure(props)
+        except Exception:
+            resource.remove()  # do not leave a half-made role behind a failed create
+            raise
+        return resource
+
+    def _configure(self, props: dict[str, Any]) -> None:
+        backend = iam(self.env)
+        name = self.physical_resource_id
+        old_policies = {p["PolicyName"] for p in self.props.get("Policies", [])}
+        new_policies = {p["PolicyName"]: p["PolicyDocument"] for p in props.get("Policies", [])}
+        for policy_name, document in new_policies.items():
+            backend.put_role_policy(name, policy_name, as_json_text(document))
+        for policy_name in old_policies - set(new_policies):
+            ignore_missing(backend.delete_role_policy, name, policy_name)
+        old_arns = set(self.props.get("ManagedPolicyArns", []))
+        new_arns = set(props.get("ManagedPolicyArns", []))
+        for arn in new_arns - old_arns:
+            backend.attach_role_policy(arn, name)
+        for arn in old_arns - new_arns:
+            ignore_missing(backend.detach_role_policy, arn, name)
+        self.props = props
+
+    def update(self, props: dict[str, Any], new_name: str) -> Role:
+        if props.get("RoleName", self.physical_resource_id) != self.physical_resource_id:
+            replacement = Role.create(self.env, props["RoleName"], props)
+            self.remove()
+            return replacement
+        backend = iam(self.env)
+        name = self.physical_resource_id
+        backend.update_assume_role_policy(name, as_json_text(props["AssumeRolePolicyDocument"]))
+        backend.update_role(name, props.get("Description", ""), str(props.get("MaxSessionDuration", 3600)))
+        self._configure(props)
+        return self
+
+    def remove(self) -> None:
+        backend = iam(self.env)
+        try:
+            role = backend.get_role(self.physical_resource_id)
+        except Exception:  # noqa: BLE001 - NotFoundException: already gone
+            return
+        for policy_name in list(role.policies):
+            role.delete_policy(policy_name)
+        for arn in list(role.managed_policies):
+            ignore_missing(backend.detach_role_policy, arn, role.name)
+        backend.delete_role(role.name)
+
+
+class OIDCProvider(StackResource, CloudFormationModel):
+    """AWS::IAM::OIDCProvider: Ref is the provider's ARN."""
+
+    cfn_type = "AWS::IAM::OIDCProvider"
+    replaced_by = ("Url",)
+    getatts = ("Arn",)
+
+    @classmethod
+    def create(cls, env: Env, name: str, props: dict[str, Any]) -> OIDCProvider:
+        provider = iam(env).create_open_id_connect_provider(
+            url=props["Url"],
+            thumbprint_list=list(props.get("ThumbprintList", [])),
+            client_id_list=list(props.get("ClientIdList", [])),
+            tags=tag_list(props.get("Tags")),
+        )
+        resource = cls(env, provider.arn, Arn=provider.arn)
+        resource.url = props["Url"]
+        return resource
+
+    def update(self, props: dict[str, Any], new_name: str) -> OIDCProvider:
+        if props["Url"] != self.url:
+            replacement = OIDCProvider.create(self.env, new_name, props)
+            self.remove()
+            return replacement
+        provider = iam(self.env).get_open_id_connect_provider(self.physical_resource_id)
+        provider.thumbprint_list = list(props.get("ThumbprintList", []))
+        provider.client_id_list = list(props.get("ClientIdList", []))
+        return self
+
+    def remove(self) -> None:
+        iam(self.env).delete_open_id_connect_provider(self.physical_resource_id)
+
+
+MODELS = [Key, KeyAlias, Secret, Role, OIDCProvider]
