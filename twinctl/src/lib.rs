@@ -8,8 +8,13 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod function;
+pub mod local_function;
+pub mod lock;
 pub mod output;
+pub mod release;
 pub mod stack;
+pub mod sync;
 
 use cli::{Cli, Command};
 use context::Context;
@@ -41,6 +46,7 @@ async fn dispatch(ctx: &Context, command: &Command) -> Result<Exit> {
     match command {
         Command::Build(args) => commands::build::run(ctx, args).await.map(|()| Exit::Success),
         Command::Bootstrap(args) => commands::bootstrap::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Deploy(args) => commands::deploy::run(ctx, args).await.map(|()| Exit::Success),
         Command::Completions(_) => Ok(Exit::Success),
         other => Err(error::Error::user(format!("`{}` is not implemented yet", command_name(other)))),
     }

@@ -3,3 +3,4 @@
 pub mod bootstrap;
 pub mod build;
 pub mod completions;
+pub mod deploy;

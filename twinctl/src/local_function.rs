@@ -1,0 +1,154 @@
+//! Runs a deployed function version on this machine, against the emulator.
+//!
+//! The emulator stores functions but cannot run them (no Docker here), so for the local
+//! environment "invoke the version" means: fetch that version's zip from the artifacts bucket
+//! by its CodeSha256, unpack `bootstrap`, and start it as a local HTTP server with the
+//! version's own environment variables and `AWS_ENDPOINT_URL` pointing at the emulator.
+//! Used by the local smoke test and by `serve local`.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use tokio::process::{Child, Command};
+
+use crate::context::Aws;
+use crate::error::{Error, Result};
+
+#[derive(Debug)]
+pub struct LocalFunction {
+    child: Child,
+    pub url: String,
+    pub log: PathBuf,
+}
+
+/// The artifacts key of a zip, from Lambda's base64 CodeSha256.
+pub fn zip_key_for(code_sha256: &str) -> Result<String> {
+    let digest = base64::engine::general_purpose::STANDARD
+        .decode(code_sha256)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("CodeSha256 {code_sha256:?} is not base64: {e}")))?;
+    Ok(format!("functions/{}.zip", hex::encode(digest)))
+}
+
+/// Downloads (once) and unpacks the version's binary under `cache_dir/<sha>/bootstrap`.
+async fn binary(aws: &Aws, bucket: &str, code_sha256: &str, cache_dir: &Path) -> Result<PathBuf> {
+    let key = zip_key_for(code_sha256)?;
+    let dir = cache_dir.join(key.trim_start_matches("functions/").trim_end_matches(".zip"));
+    let bootstrap = dir.join("bootstrap");
+    if bootstrap.is_file() {
+        return Ok(bootstrap);
+    }
+    let object = aws.s3().get_object().bucket(bucket).key(&key).send().await.map_err(|e| {
+        anyhow::anyhow!("failed to get s3://{bucket}/{key}: {}", aws_sdk_s3::error::DisplayErrorContext(e))
+    })?;
+    let bytes = object.body.collect().await.context("failed to download the function zip")?.into_bytes();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).context("the function zip is unreadable")?;
+    let mut entry = archive.by_name("bootstrap").context("the function zip has no bootstrap")?;
+    let mut contents = Vec::new();
+    entry.read_to_end(&mut contents).context("failed to unpack bootstrap")?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    let temporary = dir.join(format!("bootstrap.{}.tmp", std::process::id()));
+    std::fs::write(&temporary, &contents).with_context(|| format!("failed to write {}", temporary.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("failed to make {} executable", temporary.display()))?;
+    }
+    std::fs::rename(&temporary, &bootstrap).with_context(|| format!("failed to place {}", bootstrap.display()))?;
+    Ok(bootstrap)
+}
+
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("failed to find a free port")?;
+    Ok(listener.local_addr().context("failed to read the free port")?.port())
+}
+
+impl LocalFunction {
+    /// Starts the version and waits until `/api/health` answers 200.
+    pub async fn start(
+        aws: &Aws,
+        artifacts_bucket: &str,
+        code_sha256: &str,
+        environment: &BTreeMap<String, String>,
+        work_dir: &Path,
+    ) -> Result<Self> {
+        let endpoint = aws
+            .endpoint_url
+            .clone()
+            .ok_or_else(|| Error::user("a function runs locally only against an emulator endpoint"))?;
+        let binary = binary(aws, artifacts_bucket, code_sha256, &work_dir.join("functions")).await?;
+        let port = free_port()?;
+        let url = format!("http://127.0.0.1:{port}");
+        let log = work_dir.join(format!("function-{port}.log"));
+        let log_file = std::fs::File::create(&log).with_context(|| format!("failed to create {}", log.display()))?;
+
+        let mut command = Command::new(&binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(environment)
+            .env("TWIN_LISTEN", format!("127.0.0.1:{port}"))
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_REGION", &aws.region)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ACCESS_KEY_ID", std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "emulator".into()))
+            .env("AWS_SECRET_ACCESS_KEY", std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "emulator".into()))
+            .env("LOG_FORMAT", "text")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .kill_on_drop(true);
+        let child = command.spawn().with_context(|| format!("failed to start {}", binary.display()))?;
+        let mut function = LocalFunction { child, url, log };
+        function.wait_until_healthy().await?;
+        Ok(function)
+    }
+
+    async fn wait_until_healthy(&mut self) -> Result<()> {
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                return Err(Error::user(format!("the function exited during start-up ({status}):\n{log}")));
+            }
+            if let Ok(response) = client.get(format!("{}/api/health", self.url)).send().await
+                && response.status().is_success()
+            {
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(15) {
+                return Err(Error::user(format!(
+                    "the function did not answer within 15 s; log: {}",
+                    self.log.display()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// `GET /api/health?deep=1`: Ok when the version answers 200.
+    pub async fn smoke_test(&self) -> Result<()> {
+        let response = reqwest::Client::new()
+            .get(format!("{}/api/health?deep=1", self.url))
+            .header("x-correlation-id", "twinctl-smoke-test")
+            .send()
+            .await
+            .context("the smoke request failed")?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(Error::user(format!("smoke test: GET /api/health?deep=1 answered {status}: {body}")))
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
