@@ -47,6 +47,8 @@ async fn dispatch(ctx: &Context, command: &Command) -> Result<Exit> {
         Command::Build(args) => commands::build::run(ctx, args).await.map(|()| Exit::Success),
         Command::Bootstrap(args) => commands::bootstrap::run(ctx, args).await.map(|()| Exit::Success),
         Command::Deploy(args) => commands::deploy::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Status(args) => commands::status::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Serve(args) => commands::serve::run(ctx, args).await.map(|()| Exit::Success),
         Command::Completions(_) => Ok(Exit::Success),
         other => Err(error::Error::user(format!("`{}` is not implemented yet", command_name(other)))),
     }

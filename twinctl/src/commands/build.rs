@@ -193,7 +193,7 @@ fn fingerprint(config: &Config, architecture: Architecture) -> Result<String> {
         files.extend(
             walk_files(&source, &["node_modules", ".next", "out", "test-results", "playwright-report"])?
                 .into_iter()
-                .filter(|path| !path.starts_with(&output)),
+                .filter(|path| output == source || !path.starts_with(&output)),
         );
     }
     files.sort();

@@ -469,8 +469,14 @@ async fn invalidate(
             .invalidation()
             .map(|i| i.status().to_owned())
             .unwrap_or_default();
-        if status == "Completed" {
+        // AWS says "Completed"; the emulator says "COMPLETED".
+        if status.eq_ignore_ascii_case("completed") {
             return Ok(id);
+        }
+        if started.elapsed() > Duration::from_secs(30 * 60) {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "invalidation {id} of {distribution} is still {status} after 30 minutes; it will finish on its own"
+            )));
         }
         phase.message(format!("invalidation {id}: {status} ({:.0}s)", started.elapsed().as_secs_f64()));
         tokio::time::sleep(Duration::from_secs(2)).await;

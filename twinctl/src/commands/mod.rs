@@ -4,3 +4,5 @@ pub mod bootstrap;
 pub mod build;
 pub mod completions;
 pub mod deploy;
+pub mod serve;
+pub mod status;
