@@ -78,10 +78,8 @@ impl Context {
     pub async fn caller(&self, aws: &Aws) -> Result<Caller> {
         let identity = aws.sts().get_caller_identity().send().await.map_err(|e| {
             let text = aws_sdk_sts::error::DisplayErrorContext(&e).to_string();
-            if text.contains("no credentials")
-                || text.contains("NoCredentials")
-                || text.contains("credentials provider")
-            {
+            // The SDK reports a missing credential chain as a dispatch failure; only its text tells.
+            if text.contains("CredentialsNotLoaded") || text.contains("no providers in chain provided credentials") {
                 Error::user_with_hint(
                     "no AWS credentials found",
                     "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile",

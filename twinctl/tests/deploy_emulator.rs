@@ -1,0 +1,351 @@
+//! The real `twinctl` binary against the local AWS emulator.
+//!
+//! Each test is its own project (its own bootstrap and environment stacks), so tests run in
+//! parallel against one emulator. Bundles are assembled here instead of by `twinctl build`
+//! (a release build per test would take minutes): the function zip holds a `bootstrap`
+//! script that runs the workspace's debug `twin-runtime`, and each variant of the script is
+//! a different code version.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn emulator_url() -> String {
+    let port = std::env::var("TWIN_EMULATOR_PORT").unwrap_or_else(|_| "4566".to_owned());
+    let url = format!("http://127.0.0.1:{port}");
+    let address = format!("127.0.0.1:{port}");
+    if std::net::TcpStream::connect_timeout(&address.parse().unwrap(), Duration::from_secs(2)).is_err() {
+        panic!("the AWS emulator is not running at {url}; start it with `scripts/emulator start` (scripts/test does)");
+    }
+    url
+}
+
+fn runtime_binary() -> PathBuf {
+    let binary = workspace().join("target/debug/twin-runtime");
+    assert!(binary.is_file(), "{} is missing: build the workspace first (cargo build --workspace)", binary.display());
+    binary.canonicalize().unwrap()
+}
+
+fn native_label() -> &'static str {
+    if cfg!(target_arch = "aarch64") { "arm64" } else { "x86_64" }
+}
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(site_files: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let root = workspace().canonicalize().unwrap();
+        std::fs::write(dir.path().join("me.txt"), "I am the test twin.\nI exist to be deployed.\n").unwrap();
+        let config = format!(
+            "project: {name}\n\
+             templates:\n  stack: {root}/templates/twin.yaml\n  bootstrap: {root}/templates/bootstrap.yaml\n\
+             persona: me.txt\n\
+             frontend:\n  directory: site\n  output: site\n\
+             environments:\n  local:\n    region: us-east-1\n    architecture: native\n    parameters:\n      LlmProvider: offline\n\
+             \x20 staging:\n    region: us-east-1\n    approval: true\n",
+            root = root.display()
+        );
+        std::fs::write(dir.path().join("twinctl.yaml"), config).unwrap();
+        let project = Self { dir };
+        project.write_site(site_files);
+        project
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write_site(&self, extra_files: usize) {
+        let site = self.path().join("site");
+        std::fs::create_dir_all(site.join("_next/static")).unwrap();
+        std::fs::write(
+            site.join("index.html"),
+            "<!doctype html><title>twin</title><script src=\"/_next/static/app-1.js\"></script>",
+        )
+        .unwrap();
+        std::fs::write(site.join("_next/static/app-1.js"), "console.log('twin')").unwrap();
+        for n in 0..extra_files {
+            std::fs::write(site.join(format!("_next/static/chunk-{n}.js")), format!("/* chunk {n} */")).unwrap();
+        }
+    }
+
+    /// A bundle whose function runs the workspace's runtime; `variant` changes the code.
+    fn bundle(&self, variant: &str, prelude: &str) -> PathBuf {
+        let dir = self.path().join(format!("bundle-{variant}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script =
+            format!("#!/bin/sh\n# variant {variant}\n{prelude}\nexec \"{}\" \"$@\"\n", runtime_binary().display());
+        let mut zip_bytes = Vec::new();
+        {
+            let mut writer = zip::ZipWriter::new(std::io::Cursor::new(&mut zip_bytes));
+            let options = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+            writer.start_file("bootstrap", options).unwrap();
+            writer.write_all(script.as_bytes()).unwrap();
+            writer.finish().unwrap();
+        }
+        let digest = Sha256::digest(&zip_bytes);
+        let zip_name = format!("function-{}.zip", &hex::encode(digest)[..16]);
+        std::fs::write(dir.join(&zip_name), &zip_bytes).unwrap();
+        let site = dir.join("site");
+        let _ = std::fs::remove_dir_all(&site);
+        copy_dir(&self.path().join("site"), &site);
+        let files = walk(&site).len();
+        let bundle = serde_json::json!({
+            "fingerprint": format!("test-{variant}"),
+            "architecture": native_label(),
+            "function": {
+                "zip": zip_name,
+                "sha256": hex::encode(digest),
+                "code_sha256": base64::engine::general_purpose::STANDARD.encode(digest),
+                "bytes": zip_bytes.len(),
+            },
+            "site": {"dir": "site", "files": files, "bytes": 0},
+        });
+        std::fs::write(dir.join("bundle.json"), serde_json::to_vec_pretty(&bundle).unwrap()).unwrap();
+        dir
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_twinctl"));
+        command
+            .args(args)
+            .arg("--config")
+            .arg(self.path().join("twinctl.yaml"))
+            .current_dir(self.path())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("TWINCTL_ENDPOINT_URL", emulator_url())
+            .env_remove("TWINCTL_OUTPUT");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs with `--output json`, asserting success; returns the result document.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let output = self.run(&all);
+        assert!(output.status.success(), "twinctl {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+    }
+
+    fn deploy(&self, bundle: &Path) -> Value {
+        self.json(&["deploy", "local", "--artifacts", bundle.to_str().unwrap()])
+    }
+
+    fn bootstrap(&self) -> String {
+        let report = self.json(&["bootstrap", "local"]);
+        report["outputs"]["ArtifactsBucketName"].as_str().unwrap().to_owned()
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for file in walk(from) {
+        let target = to.join(file.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &target).unwrap();
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn deploy_from_nothing_then_noop_then_site_and_code_changes() {
+    let project = Project::new(3);
+    project.bootstrap();
+
+    let first = project.deploy(&project.bundle("a", ""));
+    assert!(first["stack_changes"].as_u64().unwrap() > 20, "{first}");
+    assert_eq!(first["zip_uploaded"], true);
+    assert_eq!(first["function_version"], "1");
+    assert_eq!(first["alias_moved"], true);
+    assert_eq!(first["site"]["uploaded"], 6, "5 site files and config.json: {first}");
+
+    let again = project.deploy(&project.bundle("a", ""));
+    assert_eq!(again["stack_changes"], 0, "no change set executed: {again}");
+    assert_eq!(again["zip_uploaded"], false);
+    assert_eq!(again["version_published"], false);
+    assert_eq!(again["alias_moved"], false);
+    assert_eq!(again["site"]["uploaded"], 0);
+    assert_eq!(again["invalidated"], serde_json::json!([]));
+
+    std::fs::write(project.path().join("site/index.html"), "<!doctype html><title>twin v2</title>").unwrap();
+    let page = project.deploy(&project.bundle("a", ""));
+    assert_eq!(page["site"]["uploaded"], 1, "{page}");
+    assert_eq!(page["invalidated"], serde_json::json!(["/"]));
+    assert_eq!(page["stack_changes"], 0);
+
+    let code = project.deploy(&project.bundle("b", ""));
+    assert_eq!(code["function_version"], "2", "{code}");
+    assert_eq!(code["version_published"], true);
+    assert_eq!(code["alias_moved"], true);
+
+    let status = project.json(&["status", "local"]);
+    assert_eq!(status["live_version"], "2");
+    assert_eq!(status["last_release"]["outcome"], "succeeded");
+    assert_eq!(status["last_release"]["function_version"], "2");
+    assert!(status["last_release"]["site"].as_array().unwrap().iter().all(|o| o["version_id"].is_string()));
+
+    // A version whose deep health fails never goes live.
+    let broken = project.run(&[
+        "deploy",
+        "local",
+        "--artifacts",
+        project.bundle("c", "export S3_PERSONA_KEY=nobody.txt").to_str().unwrap(),
+    ]);
+    assert_eq!(broken.status.code(), Some(1), "{}", stderr(&broken));
+    assert!(stderr(&broken).contains("smoke test"), "{}", stderr(&broken));
+    let status = project.json(&["status", "local"]);
+    assert_eq!(status["live_version"], "2", "the alias stayed where it was");
+    assert_eq!(status["last_release"]["outcome"], "failed");
+}
+
+#[test]
+fn a_held_lock_fails_fast_naming_its_holder_and_force_unlock_clears_it() {
+    let project = Project::new(0);
+    let bucket = project.bootstrap();
+    let holder = serde_json::json!({
+        "id": "other", "actor": "arn:aws:iam::123456789012:user/alice", "host": "ci-runner-7",
+        "pid": 4242, "since": "2026-11-21T00:00:00Z", "git_sha": "abc123"
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(emulator_url())
+            .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+        s3.put_object()
+            .bucket(&bucket)
+            .key("locks/local.json")
+            .body(aws_sdk_s3::primitives::ByteStream::from(holder.to_string().into_bytes()))
+            .send()
+            .await
+            .unwrap();
+    });
+    let started = std::time::Instant::now();
+    let blocked = project.run(&["deploy", "local", "--artifacts", project.bundle("a", "").to_str().unwrap()]);
+    assert_eq!(blocked.status.code(), Some(1), "{}", stderr(&blocked));
+    let message = stderr(&blocked);
+    assert!(message.contains("locked by arn:aws:iam::123456789012:user/alice on ci-runner-7"), "{message}");
+    assert!(message.contains("--force-unlock"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(10), "fails fast");
+
+    let forced =
+        project.json(&["deploy", "local", "--force-unlock", "--artifacts", project.bundle("a", "").to_str().unwrap()]);
+    assert_eq!(forced["function_version"], "1");
+}
+
+#[test]
+fn a_deploy_killed_midway_converges_on_the_next_run() {
+    let project = Project::new(300);
+    project.bootstrap();
+    let bundle = project.bundle("a", "");
+    let mut child = project
+        .command(&["deploy", "local", "--artifacts", bundle.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill it (SIGKILL: no cleanup, the lock stays behind) as soon as the site upload begins.
+    let progress = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut reached_site = false;
+    for line in std::io::BufRead::lines(progress) {
+        if line.unwrap().contains("✓ function") {
+            reached_site = true;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(reached_site, "the first deploy should have reached the site upload");
+
+    let resumed = project.run(&["deploy", "local", "--artifacts", bundle.to_str().unwrap()]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(stderr(&resumed).contains("taking over the lock"), "{}", stderr(&resumed));
+    let settled = project.deploy(&bundle);
+    assert_eq!(settled["stack_changes"], 0, "{settled}");
+    assert_eq!(settled["site"]["uploaded"], 0, "every file made it: {settled}");
+    assert_eq!(settled["site"]["skipped"], 303);
+}
+
+#[test]
+fn malformed_config_is_reported_with_file_line_and_column() {
+    let project = Project::new(0);
+    let path = project.path().join("twinctl.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("    region: us-east-1\n    architecture", "    regoin: us-east-1\n    architecture");
+    std::fs::write(&path, text).unwrap();
+    let output = project.run(&["status", "local"]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains(&format!("{}:", path.display())), "{message}");
+    assert!(message.contains("unknown field `regoin`"), "{message}");
+    let location: Vec<&str> = message.split(&format!("{}:", path.display())).nth(1).unwrap().splitn(3, ':').collect();
+    assert!(location[0].parse::<u32>().is_ok() && location[1].parse::<u32>().is_ok(), "{message}");
+}
+
+#[test]
+fn unknown_environments_and_missing_credentials_are_user_errors() {
+    let project = Project::new(0);
+    let output = project.run(&["status", "prod"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("known: local, staging"), "{}", stderr(&output));
+
+    let output = project
+        .command(&["deploy", "staging", "--yes"])
+        .env_remove("TWINCTL_ENDPOINT_URL")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("no AWS credentials found"), "{message}");
+    assert!(!message.contains("panicked") && !message.contains("DispatchFailure"), "{message}");
+}
+
+#[test]
+fn approval_gated_environments_need_yes_without_a_terminal() {
+    let project = Project::new(0);
+    let output = project.command(&["deploy", "staging"]).stdin(std::process::Stdio::null()).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("requires approval"), "{}", stderr(&output));
+}
