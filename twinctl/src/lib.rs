@@ -49,20 +49,8 @@ async fn dispatch(ctx: &Context, command: &Command) -> Result<Exit> {
         Command::Deploy(args) => commands::deploy::run(ctx, args).await.map(|()| Exit::Success),
         Command::Status(args) => commands::status::run(ctx, args).await.map(|()| Exit::Success),
         Command::Serve(args) => commands::serve::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Diff(args) => commands::diff::run(ctx, args).await,
         Command::Completions(_) => Ok(Exit::Success),
-        other => Err(error::Error::user(format!("`{}` is not implemented yet", command_name(other)))),
-    }
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Build(_) => "build",
-        Command::Bootstrap(_) => "bootstrap",
-        Command::Diff(_) => "diff",
-        Command::Deploy(_) => "deploy",
-        Command::Status(_) => "status",
-        Command::Serve(_) => "serve",
-        Command::Completions(_) => "completions",
     }
 }
 

@@ -167,6 +167,35 @@ fn plan(local: &[LocalFile], remote: &BTreeMap<String, RemoteObject>) -> (Vec<Lo
     (uploads, unchanged, deletions)
 }
 
+/// What a sync would do, without doing it (`twinctl diff`).
+#[derive(Debug, Default, Serialize)]
+pub struct SitePreview {
+    pub new: Vec<String>,
+    pub changed: Vec<String>,
+    pub deleted: Vec<String>,
+    pub unchanged: usize,
+}
+
+impl SitePreview {
+    pub fn is_empty(&self) -> bool {
+        self.new.is_empty() && self.changed.is_empty() && self.deleted.is_empty()
+    }
+}
+
+pub async fn preview(
+    s3: &Client,
+    bucket: &str,
+    site: &Path,
+    runtime_config: Option<(&str, Vec<u8>)>,
+) -> Result<SitePreview> {
+    let local = local_files(site, runtime_config)?;
+    let remote = remote_objects(s3, bucket).await?;
+    let (uploads, unchanged, deleted) = plan(&local, &remote);
+    let (changed, new): (Vec<String>, Vec<String>) =
+        uploads.into_iter().map(|f| f.key).partition(|key| remote.contains_key(key));
+    Ok(SitePreview { new, changed, deleted, unchanged: unchanged.len() })
+}
+
 /// Syncs `site` (plus the generated runtime configuration) into `bucket`.
 pub async fn sync(
     s3: &Client,

@@ -349,3 +349,42 @@ fn approval_gated_environments_need_yes_without_a_terminal() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).contains("requires approval"), "{}", stderr(&output));
 }
+
+#[test]
+fn diff_reports_pending_changes_with_exit_3_and_changes_nothing() {
+    let project = Project::new(1);
+    project.bootstrap();
+    let bundle = project.bundle("a", "");
+    let diff = |bundle: &Path| {
+        let output = project.run(&["diff", "local", "--artifacts", bundle.to_str().unwrap(), "--output", "json"]);
+        let body: Value =
+            serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(&output)));
+        (output.status.code(), body)
+    };
+
+    let (code, before) = diff(&bundle);
+    assert_eq!(code, Some(3), "a stack that does not exist yet is a change: {before}");
+    assert_eq!(before["stack_exists"], false);
+    assert!(before["stack_changes"].as_array().unwrap().iter().any(|c| c["action"] == "Add"));
+    let status = project.run(&["status", "local"]);
+    assert_eq!(status.status.code(), Some(1), "diff created nothing: {}", stderr(&status));
+
+    project.deploy(&bundle);
+    let (code, clean) = diff(&bundle);
+    assert_eq!(code, Some(0), "{clean}");
+    assert_eq!(clean["changes"], false);
+
+    std::fs::write(project.path().join("site/_next/static/chunk-0.js"), "/* changed */").unwrap();
+    std::fs::write(project.path().join("site/new.html"), "<p>new</p>").unwrap();
+    let changed_bundle = project.bundle("b", "");
+    let (code, pending) = diff(&changed_bundle);
+    assert_eq!(code, Some(3), "{pending}");
+    assert_eq!(pending["function_code_changes"], true);
+    assert_eq!(pending["site"]["changed"], serde_json::json!(["_next/static/chunk-0.js"]));
+    assert_eq!(pending["site"]["new"], serde_json::json!(["new.html"]));
+    assert_eq!(pending["stack_changes"].as_array().unwrap().len(), 1, "only the function's CodeKey: {pending}");
+    assert_eq!(pending["stack_changes"][0]["logical_id"], "Function");
+
+    let after = project.deploy(&bundle);
+    assert_eq!(after["stack_changes"], 0, "diff left no change set or state behind: {after}");
+}

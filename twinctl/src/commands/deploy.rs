@@ -73,19 +73,7 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<()> {
     phase.finish(format!("account {} as {}", caller.account, caller.arn));
     confirm(ctx, &args.env, environment.approval, &caller)?;
 
-    let cfn = aws.cloudformation();
-    let bootstrap_name = ctx.config.bootstrap_stack_name(environment);
-    let bootstrap = stack::describe(&cfn, &bootstrap_name).await?.ok_or_else(|| {
-        Error::user_with_hint(
-            format!("the bootstrap stack {bootstrap_name} does not exist in {}", aws.region),
-            format!("run `twinctl bootstrap {}` first", args.env),
-        )
-    })?;
-    let artifacts_bucket = stack::outputs(&bootstrap).remove("ArtifactsBucketName").ok_or_else(|| {
-        Error::user(format!(
-            "the bootstrap stack {bootstrap_name} has no ArtifactsBucketName output; rerun `twinctl bootstrap`"
-        ))
-    })?;
+    let artifacts_bucket = artifacts_bucket(ctx, &aws, &args.env).await?;
 
     let phase = ctx.printer.phase("lock");
     let lock = EnvironmentLock::acquire(
@@ -139,6 +127,51 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<()> {
     Ok(())
 }
 
+/// The artifacts bucket from the bootstrap stack, or how to create it.
+pub async fn artifacts_bucket(ctx: &Context, aws: &Aws, name: &str) -> Result<String> {
+    let environment = ctx.config.environment(name)?;
+    let bootstrap_name = ctx.config.bootstrap_stack_name(environment);
+    let bootstrap = stack::describe(&aws.cloudformation(), &bootstrap_name).await?.ok_or_else(|| {
+        Error::user_with_hint(
+            format!("the bootstrap stack {bootstrap_name} does not exist in {}", aws.region),
+            format!("run `twinctl bootstrap {name}` first"),
+        )
+    })?;
+    stack::outputs(&bootstrap).remove("ArtifactsBucketName").ok_or_else(|| {
+        Error::user(format!(
+            "the bootstrap stack {bootstrap_name} has no ArtifactsBucketName output; rerun `twinctl bootstrap`"
+        ))
+    })
+}
+
+/// The bundle to deploy or compare: `--artifacts DIR` (checked against the environment's
+/// architecture), else a build.
+pub async fn resolve_bundle(
+    ctx: &Context,
+    name: &str,
+    artifacts: Option<&Path>,
+) -> Result<(std::path::PathBuf, Bundle, bool)> {
+    let architecture = ctx.config.architecture(ctx.config.environment(name)?);
+    match artifacts {
+        Some(dir) => {
+            let bundle = build::load_bundle(dir)?;
+            if bundle.architecture != build::architecture_label(architecture) {
+                return Err(Error::user(format!(
+                    "the bundle in {} is for {}, but {name} runs {}",
+                    dir.display(),
+                    bundle.architecture,
+                    build::architecture_label(architecture)
+                )));
+            }
+            Ok((dir.to_owned(), bundle, false))
+        }
+        None => {
+            let (dir, bundle, _) = build::build(ctx, architecture, false).await?;
+            Ok((dir, bundle, true))
+        }
+    }
+}
+
 fn confirm(ctx: &Context, name: &str, approval: bool, caller: &Caller) -> Result<()> {
     if !approval || ctx.global.yes {
         return Ok(());
@@ -167,40 +200,22 @@ async fn deploy(
 ) -> Result<()> {
     let ctx = target.ctx;
     let config = &ctx.config;
-    let environment = config.environment(target.name)?;
     let timed = |report: &mut DeployReport, name: &str, took: Duration| {
         report.phases.push((name.to_owned(), took.as_secs_f64()))
     };
 
     // 2. The bundle.
-    let architecture = config.architecture(environment);
-    let (bundle_dir, bundle) = match &args.artifacts {
-        Some(dir) => {
-            let bundle = build::load_bundle(dir)?;
-            if bundle.architecture != build::architecture_label(architecture) {
-                return Err(Error::user(format!(
-                    "the bundle in {} is for {}, but {} runs {}",
-                    dir.display(),
-                    bundle.architecture,
-                    target.name,
-                    build::architecture_label(architecture)
-                )));
-            }
-            (dir.clone(), bundle)
-        }
-        None => {
-            let started = Instant::now();
-            let (dir, bundle, _) = build::build(ctx, architecture, false).await?;
-            timed(report, "build", started.elapsed());
-            (dir, bundle)
-        }
-    };
+    let started = Instant::now();
+    let (bundle_dir, bundle, built) = resolve_bundle(ctx, target.name, args.artifacts.as_deref()).await?;
+    if built {
+        timed(report, "build", started.elapsed());
+    }
     manifest.code_sha256 = bundle.function.code_sha256.clone();
 
     // 3. The function zip, by content.
     let phase = ctx.printer.phase("upload");
     let s3 = target.aws.s3();
-    let code_key = format!("functions/{}.zip", bundle.function.sha256);
+    let code_key = code_key(&bundle);
     report.zip_uploaded =
         upload_if_absent(&s3, &target.artifacts_bucket, &code_key, &bundle_dir.join(&bundle.function.zip)).await?;
     timed(
@@ -227,14 +242,8 @@ async fn deploy(
         Some(name) => function::alias_version(&lambda, name).await?,
         None => None,
     };
-    let mut parameters = environment.parameters.clone();
-    parameters.insert("ProjectName".into(), config.project.clone());
-    parameters.insert("EnvironmentName".into(), target.name.to_owned());
-    parameters.insert("CodeBucket".into(), target.artifacts_bucket.clone());
-    parameters.insert("CodeKey".into(), code_key.clone());
-    parameters.insert("Architecture".into(), bundle.architecture.clone());
-    // Always the alias's current version: CloudFormation must never move it behind our back.
-    parameters.insert("LiveVersion".into(), live_version.clone().unwrap_or_else(|| "$LATEST".into()));
+    let mut parameters =
+        stack_parameters(ctx, target.name, &target.artifacts_bucket, &bundle, live_version.as_deref())?;
     let plan = stack::plan(&cfn, &target.stack_name, &template, &parameters, &phase).await?;
     for line in stack::render(&plan).lines() {
         phase.println(line);
@@ -290,11 +299,7 @@ async fn deploy(
     if let (Some(site), Some(frontend)) = (&bundle.site, &config.frontend) {
         let phase = ctx.printer.phase("site");
         let cache = sync::CachePolicy::new(&frontend.cache)?;
-        let runtime_config = serde_json::to_vec_pretty(&serde_json::json!({
-            "apiBaseUrl": "/api",
-            "environment": target.name,
-        }))
-        .map_err(anyhow::Error::from)?;
+        let runtime_config = runtime_config(target.name)?;
         let bar = ctx.printer.bar(0, "files");
         let synced = sync::sync(
             &s3,
@@ -341,6 +346,38 @@ async fn deploy(
         }
     }
     Ok(())
+}
+
+/// The artifacts key of a bundle's function zip.
+pub fn code_key(bundle: &Bundle) -> String {
+    format!("functions/{}.zip", bundle.function.sha256)
+}
+
+/// The environment stack's parameters: the configured ones, then what twinctl owns.
+pub fn stack_parameters(
+    ctx: &Context,
+    name: &str,
+    artifacts_bucket: &str,
+    bundle: &Bundle,
+    live_version: Option<&str>,
+) -> Result<BTreeMap<String, String>> {
+    let environment = ctx.config.environment(name)?;
+    let mut parameters = environment.parameters.clone();
+    parameters.insert("ProjectName".into(), ctx.config.project.clone());
+    parameters.insert("EnvironmentName".into(), name.to_owned());
+    parameters.insert("CodeBucket".into(), artifacts_bucket.to_owned());
+    parameters.insert("CodeKey".into(), code_key(bundle));
+    parameters.insert("Architecture".into(), bundle.architecture.clone());
+    // Always the alias's current version: CloudFormation must never move it behind our back.
+    parameters.insert("LiveVersion".into(), live_version.unwrap_or("$LATEST").to_owned());
+    Ok(parameters)
+}
+
+/// The per-environment runtime configuration served as `/config.json`: one site build serves
+/// every environment.
+pub fn runtime_config(name: &str) -> Result<Vec<u8>> {
+    let body = serde_json::json!({ "apiBaseUrl": "/api", "environment": name });
+    Ok(serde_json::to_vec_pretty(&body).map_err(anyhow::Error::from)?)
 }
 
 /// Uploads a file unless the key already exists (keys are content hashes).

@@ -4,5 +4,6 @@ pub mod bootstrap;
 pub mod build;
 pub mod completions;
 pub mod deploy;
+pub mod diff;
 pub mod serve;
 pub mod status;
