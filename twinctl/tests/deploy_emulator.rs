@@ -388,3 +388,25 @@ fn diff_reports_pending_changes_with_exit_3_and_changes_nothing() {
     let after = project.deploy(&bundle);
     assert_eq!(after["stack_changes"], 0, "diff left no change set or state behind: {after}");
 }
+
+#[test]
+fn two_concurrent_deploys_one_fails_fast_naming_the_other() {
+    let project = Project::new(300);
+    project.bootstrap();
+    let bundle = project.bundle("a", "");
+    let spawn = || {
+        project
+            .command(&["deploy", "local", "--artifacts", bundle.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    let outputs = [first.wait_with_output().unwrap(), second.wait_with_output().unwrap()];
+    let codes: Vec<Option<i32>> = outputs.iter().map(|o| o.status.code()).collect();
+    assert!(codes.contains(&Some(0)) && codes.contains(&Some(1)), "one wins, one loses: {codes:?}");
+    let loser = outputs.iter().find(|o| o.status.code() == Some(1)).unwrap();
+    let message = stderr(loser);
+    assert!(message.contains("environment local is locked by") && message.contains("(pid "), "{message}");
+}

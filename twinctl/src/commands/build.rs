@@ -276,7 +276,16 @@ fn compile_runtime(config: &Config, architecture: Architecture) -> Result<PathBu
             )
         }
     };
-    let status = Process::new(&program)
+    let mut process = Process::new(&program);
+    // The zig cc wrappers cargo-lambda writes for C dependencies (aws-lc-sys) look for `zig`
+    // on PATH; scripts/install-tools links it into the tools virtualenv's bin.
+    if let Some(bin) = program.parent().filter(|dir| dir.join("zig").exists()) {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let joined = std::env::join_paths(std::iter::once(bin.to_owned()).chain(std::env::split_paths(&path)))
+            .context("PATH cannot be extended")?;
+        process.env("PATH", joined);
+    }
+    let status = process
         .args(&args)
         .current_dir(&root)
         .stdout(std::process::Stdio::inherit())
