@@ -77,8 +77,15 @@ pub async fn ensure_version(lambda: &Client, function: &str, code_sha256: &str) 
     Ok((version.to_owned(), true))
 }
 
-/// The environment variables of one version (what `serve local` and the local smoke test run with).
-pub async fn environment(lambda: &Client, function: &str, version: &str) -> Result<BTreeMap<String, String>> {
+/// What a published version runs: its code and its environment variables (what `serve local`
+/// and the local smoke test start it with, and what `diff` compares).
+#[derive(Debug, Clone)]
+pub struct VersionConfiguration {
+    pub code_sha256: Option<String>,
+    pub environment: BTreeMap<String, String>,
+}
+
+pub async fn version_configuration(lambda: &Client, function: &str, version: &str) -> Result<VersionConfiguration> {
     let configuration = lambda
         .get_function_configuration()
         .function_name(function)
@@ -86,11 +93,12 @@ pub async fn environment(lambda: &Client, function: &str, version: &str) -> Resu
         .send()
         .await
         .map_err(|e| anyhow::anyhow!("failed to read {function}:{version}: {}", DisplayErrorContext(e)))?;
-    Ok(configuration
+    let environment = configuration
         .environment()
         .and_then(|env| env.variables())
         .map(|vars| vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default())
+        .unwrap_or_default();
+    Ok(VersionConfiguration { code_sha256: configuration.code_sha256().map(str::to_owned), environment })
 }
 
 /// The smoke request: `GET /api/health?deep=1` as API Gateway (payload v2) would send it.

@@ -436,7 +436,7 @@ async fn smoke_test(
     if target.aws.endpoint_url.is_none() {
         return function::smoke_test_on_lambda(lambda, function, version).await;
     }
-    let environment = function::environment(lambda, function, version).await?;
+    let environment = function::version_configuration(lambda, function, version).await?.environment;
     let work_dir = target.ctx.config.resolve(Path::new("target/twin/run"));
     std::fs::create_dir_all(&work_dir).with_context(|| format!("failed to create {}", work_dir.display()))?;
     debug_assert_eq!(

@@ -41,19 +41,8 @@ pub async fn run(ctx: &Context, args: &DiffArgs) -> Result<Exit> {
     let (live_version, live_code) = match outputs.get("FunctionName") {
         Some(function_name) => match function::alias_version(&lambda, function_name).await? {
             Some(version) => {
-                let configuration = lambda
-                    .get_function_configuration()
-                    .function_name(function_name)
-                    .qualifier(&version)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "failed to read {function_name}:{version}: {}",
-                            aws_sdk_lambda::error::DisplayErrorContext(e)
-                        )
-                    })?;
-                (Some(version), configuration.code_sha256().map(str::to_owned))
+                let configuration = function::version_configuration(&lambda, function_name, &version).await?;
+                (Some(version), configuration.code_sha256)
             }
             None => (None, None),
         },

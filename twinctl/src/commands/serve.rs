@@ -49,17 +49,9 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<()> {
 
     let lambda = aws.lambda();
     let version = function::alias_version(&lambda, &function_name).await?.ok_or_else(not_deployed)?;
-    let configuration =
-        lambda.get_function_configuration().function_name(&function_name).qualifier(&version).send().await.map_err(
-            |e| {
-                anyhow::anyhow!(
-                    "failed to read {function_name}:{version}: {}",
-                    aws_sdk_lambda::error::DisplayErrorContext(e)
-                )
-            },
-        )?;
-    let code_sha256 = configuration.code_sha256().unwrap_or_default().to_owned();
-    let variables = function::environment(&lambda, &function_name, &version).await?;
+    let configuration = function::version_configuration(&lambda, &function_name, &version).await?;
+    let code_sha256 = configuration.code_sha256.unwrap_or_default();
+    let variables = configuration.environment;
     let work_dir = ctx.config.resolve(Path::new("target/twin/run"));
     std::fs::create_dir_all(&work_dir).map_err(anyhow::Error::from)?;
     let phase = ctx.printer.phase("serve");
