@@ -228,7 +228,7 @@ fn run_step(argv: &[String], dir: &Path) -> Result<()> {
     let status = Process::new(program)
         .args(args)
         .current_dir(dir)
-        .stdout(std::process::Stdio::inherit())
+        .stdout(std::process::Stdio::from(std::io::stderr())) // results alone on stdout
         .stderr(std::process::Stdio::inherit())
         .status()
         .with_context(|| format!("failed to run `{}` in {}", argv.join(" "), dir.display()))?;
@@ -288,7 +288,7 @@ fn compile_runtime(config: &Config, architecture: Architecture) -> Result<PathBu
     let status = process
         .args(&args)
         .current_dir(&root)
-        .stdout(std::process::Stdio::inherit())
+        .stdout(std::process::Stdio::from(std::io::stderr())) // results alone on stdout
         .stderr(std::process::Stdio::inherit())
         .status()
         .with_context(|| format!("failed to run {} {}", program.display(), args.join(" ")))?;

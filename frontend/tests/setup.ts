@@ -1,0 +1,11 @@
+import { cleanup } from "@testing-library/react";
+import { afterEach } from "vitest";
+
+afterEach(() => {
+  cleanup();
+  try {
+    window.localStorage.clear();
+  } catch {
+    // node environment
+  }
+});
