@@ -68,13 +68,27 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<()> {
     ctx.printer.result(&serde_json::json!({ "url": url, "version": version }), || {
         format!("The twin ({} version {version}) is served at {url} — Ctrl-C stops it.", args.env)
     });
-    let served = axum::serve(listener, app).with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
+    let served = axum::serve(listener, app).with_graceful_shutdown(stop_requested());
     let result = served.await;
     running.stop().await;
     ctx.printer.note("stopped");
     result.map_err(|e| Error::Internal(e.into()))
+}
+
+/// Ctrl-C or SIGTERM: either way the local function is stopped before twinctl exits.
+async fn stop_requested() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = terminate => {},
+    }
 }
 
 async fn handle(State(served): State<Arc<Served>>, request: Request) -> Response {
