@@ -28,7 +28,7 @@ use crate::commands::build::{self, Bundle};
 use crate::context::{Aws, Caller, Context};
 use crate::error::{Error, Result};
 use crate::function;
-use crate::local_function::{LocalFunction, zip_key_for};
+use crate::local_function::LocalFunction;
 use crate::lock::{EnvironmentLock, Holder};
 use crate::release::{self, Release};
 use crate::stack;
@@ -285,7 +285,7 @@ async fn deploy(
         timed(report, "function", phase.finish(format!("version {version} is already live")));
     } else {
         phase.message(format!("smoke-testing version {version}"));
-        smoke_test(target, &lambda, &function_name, &version, &bundle).await?;
+        smoke_test(target, &lambda, &function_name, &version).await?;
         function::move_alias(&lambda, &function_name, &version).await?;
         report.alias_moved = true;
         // Record the live version in the stack too, so the next deploy's change set is empty.
@@ -426,28 +426,22 @@ async fn put_if_changed(
 
 /// The smoke test of a version: on Lambda, an invocation; against the emulator (which cannot
 /// run code), the version's zip run on this machine with the version's environment.
-async fn smoke_test(
-    target: &Target<'_>,
-    lambda: &aws_sdk_lambda::Client,
-    function: &str,
-    version: &str,
-    bundle: &Bundle,
-) -> Result<()> {
+async fn smoke_test(target: &Target<'_>, lambda: &aws_sdk_lambda::Client, function: &str, version: &str) -> Result<()> {
     if target.aws.endpoint_url.is_none() {
         return function::smoke_test_on_lambda(lambda, function, version).await;
     }
-    let environment = function::version_configuration(lambda, function, version).await?.environment;
+    // The version's own code and environment, as Lambda recorded them: what would run there.
+    let configuration = function::version_configuration(lambda, function, version).await?;
+    let code_sha256 = configuration
+        .code_sha256
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("Lambda reports no CodeSha256 for {function}:{version}")))?;
     let work_dir = target.ctx.config.resolve(Path::new("target/twin/run"));
     std::fs::create_dir_all(&work_dir).with_context(|| format!("failed to create {}", work_dir.display()))?;
-    debug_assert_eq!(
-        zip_key_for(&bundle.function.code_sha256).ok(),
-        Some(format!("functions/{}.zip", bundle.function.sha256))
-    );
     let running = LocalFunction::start(
         &target.aws,
         &target.artifacts_bucket,
-        &bundle.function.code_sha256,
-        &environment,
+        &code_sha256,
+        &configuration.environment,
         &work_dir,
     )
     .await?;
