@@ -124,3 +124,61 @@ fn render(diff: &Diff, plan: &stack::Plan) -> String {
     text.push_str(if diff.changes { "changes pending\n" } else { "no changes\n" });
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::SitePreview;
+
+    fn change(action: &str, logical_id: &str, resource_type: &str, replacement: Option<&str>) -> ResourceChange {
+        ResourceChange {
+            action: action.into(),
+            logical_id: logical_id.into(),
+            resource_type: resource_type.into(),
+            replacement: replacement.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn diff_text_is_stable() {
+        let changes = vec![
+            change("Add", "Dashboard", "AWS::CloudWatch::Dashboard", None),
+            change("Modify", "Function", "AWS::Lambda::Function", Some("False")),
+            change("Modify", "Api", "AWS::ApiGatewayV2::Api", Some("True")),
+            change("Remove", "OldAlarm", "AWS::CloudWatch::Alarm", None),
+        ];
+        let plan = stack::Plan {
+            stack_name: "twin-staging".into(),
+            change_set_id: Some("arn:cs".into()),
+            create: false,
+            changes: changes.clone(),
+        };
+        let diff = Diff {
+            environment: "staging".into(),
+            stack: "twin-staging".into(),
+            stack_exists: true,
+            stack_changes: changes,
+            function_code_changes: true,
+            live_code_sha256: Some("old=".into()),
+            new_code_sha256: "new=".into(),
+            site: Some(SitePreview {
+                new: vec!["about.html".into()],
+                changed: vec!["index.html".into()],
+                deleted: vec!["_next/static/old.js".into()],
+                unchanged: 12,
+            }),
+            changes: true,
+        };
+        insta::assert_snapshot!("diff_text_with_changes", render(&diff, &plan));
+        let empty = stack::Plan { change_set_id: None, changes: Vec::new(), ..plan };
+        let unchanged = Diff {
+            stack_changes: Vec::new(),
+            function_code_changes: false,
+            site: Some(SitePreview { unchanged: 15, ..SitePreview::default() }),
+            changes: false,
+            ..diff
+        };
+        insta::assert_snapshot!("diff_text_without_changes", render(&unchanged, &empty));
+        insta::assert_json_snapshot!("diff_json", unchanged);
+    }
+}
