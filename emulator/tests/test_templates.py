@@ -760,6 +760,160 @@ def test_moto_api_data_still_serialises(endpoint: str, twin: dict[str, Any]) -> 
     assert "cloudformation" in data
 
 
+# --- replacement ---------------------------------------------------------------------------------
+
+REPLACEMENT_TEMPLATE = """
+Parameters:
+  FunctionName:
+    Type: String
+    Default: ""
+  TopicName:
+    Type: String
+Conditions:
+  Named: !Not [!Equals [!Ref FunctionName, ""]]
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal:
+              Service: lambda.amazonaws.com
+            Action: sts:AssumeRole
+  Function:
+    Type: AWS::Lambda::Function
+    Properties:
+      FunctionName: !If [Named, !Ref FunctionName, !Ref AWS::NoValue]
+      Runtime: python3.12
+      Handler: index.handler
+      Role: !GetAtt Role.Arn
+      Code:
+        ZipFile: "def handler(event, context): return 1"
+  Logs:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      LogGroupName: !Sub /aws/lambda/${Function}
+      RetentionInDays: 7
+  Topic:
+    Type: AWS::SNS::Topic
+    UpdateReplacePolicy: Retain
+    Properties:
+      TopicName: !Ref TopicName
+Outputs:
+  FunctionName:
+    Value: !Ref Function
+"""
+
+
+def events_in_order(cfn: Any, stack_name: str) -> list[tuple[str, str, str]]:
+    events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+    return [(e["LogicalResourceId"], e["ResourceStatus"], e.get("PhysicalResourceId", "")) for e in reversed(events)]
+
+
+def test_replacement_creates_the_new_resource_first_and_deletes_the_old_one_in_cleanup(aws: Any) -> None:
+    cfn, lam, logs, sns = aws("cloudformation"), aws("lambda"), aws("logs"), aws("sns")
+    first = {"FunctionName": "replace-me-api", "TopicName": "replace-me-1"}
+    stack = deploy(cfn, "replace-me", "deploy-1", REPLACEMENT_TEMPLATE, as_parameters(first))
+    assert stack["StackStatus"] == "CREATE_COMPLETE", failure_events(cfn, "replace-me")
+    before = physical_ids(cfn, "replace-me")
+
+    # Removing FunctionName is a replacement (AWS generates a name), planned and executed alike.
+    second = {"TopicName": "replace-me-2"}
+    described = change_set(cfn, "replace-me", "unname", REPLACEMENT_TEMPLATE, as_parameters(second), "UPDATE")
+    planned = {c["ResourceChange"]["LogicalResourceId"]: c["ResourceChange"]["Replacement"]
+               for c in described["Changes"]}
+    assert planned == {"Function": "True", "Logs": "Conditional", "Topic": "True"}
+    cfn.execute_change_set(ChangeSetName=described["ChangeSetId"])
+    stack = settle(cfn, "replace-me")
+
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", failure_events(cfn, "replace-me")
+    after = physical_ids(cfn, "replace-me")
+    assert after["Function"].startswith("replace-me-Function-") and outputs(stack)["FunctionName"] == after["Function"]
+    assert after["Logs"] == f"/aws/lambda/{after['Function']}"
+    functions = {f["FunctionName"] for f in lam.list_functions()["Functions"]}
+    assert after["Function"] in functions and "replace-me-api" not in functions
+    assert not logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/replace-me-api")["logGroups"]
+    topics = {t["TopicArn"].rsplit(":", 1)[1] for t in sns.list_topics()["Topics"]}
+    assert {"replace-me-1", "replace-me-2"} <= topics  # UpdateReplacePolicy: Retain keeps the old topic
+
+    # As on AWS: the new function exists before the old one goes, in the cleanup phase.
+    events = events_in_order(cfn, "replace-me")
+    update = events[next(i for i, e in enumerate(events) if e[1] == "UPDATE_IN_PROGRESS" and e[0] == "replace-me"):]
+    steps = [(logical, status, physical) for logical, status, physical in update if logical != "replace-me"
+             or status.startswith("UPDATE_COMPLETE")]
+    cleanup_at = steps.index(("replace-me", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", stack["StackId"]))
+    assert steps.index(("Function", "UPDATE_COMPLETE", after["Function"])) < cleanup_at
+    assert steps.index(("Function", "DELETE_COMPLETE", before["Function"])) > cleanup_at
+    assert steps.index(("Logs", "DELETE_COMPLETE", before["Logs"])) > cleanup_at
+    assert ("Topic", "DELETE_SKIPPED", before["Topic"]) in steps[cleanup_at:]
+    # Dependents first: the old log group (named after the old function) goes before the old function.
+    assert steps.index(("Logs", "DELETE_COMPLETE", before["Logs"])) < steps.index(
+        ("Function", "DELETE_COMPLETE", before["Function"])
+    )
+    reasons = cfn.describe_stack_events(StackName="replace-me")["StackEvents"]
+    assert any(e["LogicalResourceId"] == "Function" and e["ResourceStatus"] == "UPDATE_IN_PROGRESS"
+               and "requires the creation of a new physical resource" in (e.get("ResourceStatusReason") or "")
+               for e in reasons)
+
+    cfn.delete_stack(StackName="replace-me")
+    assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    sns.delete_topic(TopicArn=before["Topic"])  # retained by its UpdateReplacePolicy
+
+
+def test_failed_update_puts_replaced_resources_back(aws: Any, code_zip: None) -> None:
+    cfn, logs = aws("cloudformation"), aws("logs")
+    template = """
+Parameters:
+  LogGroupName:
+    Type: String
+Resources:
+  Logs:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      LogGroupName: !Ref LogGroupName
+Outputs:
+  LogGroupName:
+    Value: !Ref Logs
+"""
+    failing = template.replace("Outputs:", f"""  Function:
+    Type: AWS::Lambda::Function
+    DependsOn: Logs
+    Properties:
+      Runtime: provided.al2023
+      Handler: bootstrap
+      Role: arn:aws:iam::123456789012:role/stand-in
+      Code:
+        S3Bucket: {CODE_BUCKET}
+        S3Key: this-key-does-not-exist.zip
+Outputs:""")
+    stack = deploy(cfn, "put-back", "deploy-1", template, as_parameters({"LogGroupName": "put-back-1"}))
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+
+    # The log group is replaced (a new name), then the new function fails: the update rolls back.
+    stack = deploy(cfn, "put-back", "rename-and-fail", failing, as_parameters({"LogGroupName": "put-back-2"}),
+                   "UPDATE")
+
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", stack.get("StackStatusReason")
+    assert physical_ids(cfn, "put-back") == {"Logs": "put-back-1"}
+    assert outputs(stack) == {"LogGroupName": "put-back-1"}
+    names = {g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="put-back-")["logGroups"]}
+    assert names == {"put-back-1"}  # the replacement made by the failed update is gone
+    events = events_in_order(cfn, "put-back")
+    assert ("Logs", "UPDATE_COMPLETE", "put-back-2") in events
+    assert ("Logs", "DELETE_COMPLETE", "put-back-2") in events
+    assert ("Logs", "DELETE_COMPLETE", "put-back-1") not in events
+
+    # The rolled-back stack takes the replacement on the next update.
+    stack = deploy(cfn, "put-back", "rename", template, as_parameters({"LogGroupName": "put-back-3"}), "UPDATE")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    names = {g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="put-back-")["logGroups"]}
+    assert names == {"put-back-3"}
+    cfn.delete_stack(StackName="put-back")
+    assert not logs.describe_log_groups(logGroupNamePrefix="put-back-")["logGroups"]
+
+
 # --- a create that fails -----------------------------------------------------------------------
 
 

@@ -6,7 +6,8 @@ This package owns what runs behind `scripts/emulator start`. It must stay bound 
 `install()` extends moto in place and must run before the server handles its first request
 (moto builds its CloudFormation model map, and each service's routes, on first use):
 
-  cfn_base.py                  the mixin every resource model shares
+  cfn_base.py                  the mixin every resource model shares (create / in-place update / remove,
+                               and `replaced_by`, the properties whose change replaces the resource)
   cfn_models_storage.py        AWS::S3::Bucket, AWS::S3::BucketPolicy
   cfn_models_security.py       AWS::KMS::Key/Alias, AWS::SecretsManager::Secret, AWS::IAM::Role/OIDCProvider
   cfn_models_compute.py        AWS::Lambda::Function/Alias/Permission, AWS::Logs::LogGroup
@@ -14,8 +15,11 @@ This package owns what runs behind `scripts/emulator start`. It must stay bound 
   cfn_models_edge.py           AWS::CloudFront::Distribution/OriginAccessControl/ResponseHeadersPolicy,
                                AWS::WAFv2::WebACL
   cfn_models_monitoring.py     AWS::SNS::Topic/Subscription, AWS::CloudWatch::Alarm/Dashboard
-  cfn_engine.py                stack create/update/delete with dependency order, events, rollback, outputs
+  cfn_engine.py                stack create/update/delete with dependency order, events, rollback, outputs;
+                               owns replacement (decided from `replaced_by`, new resource first, old
+                               one deleted in the cleanup phase)
   cfn_stack_fixes.py           moto's CloudFormation API and backend routed through the engine; change sets
+                               (whose Replacement is the engine's own decision)
   s3_bucket_policy.py          bucket policies evaluated with their Conditions
   cloudfront_response_headers.py  response headers policies (absent from moto's CloudFront)
   moto_api_fixes.py            /moto-api/data.json (scripts/emulator's probe) survives Lambda functions

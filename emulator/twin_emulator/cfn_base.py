@@ -10,13 +10,21 @@ resource: its physical id (what `Ref` returns), its `Fn::GetAtt` values, and wha
 update or delete the real resource later. The real resource itself always lives in moto's own
 service backend, so the service APIs see exactly what the stack created.
 
-A model implements three hooks:
+A model declares which properties can only change by replacing the resource (`replaced_by`, AWS's
+"Update requires: Replacement") and implements three hooks:
 
-    create(env, name, props)  -> instance    (classmethod)
-    update(props, new_name)   -> instance    (self, or a replacement it created)
-    remove()                                 (tolerates a resource or parent already gone)
+    create(env, name, props) -> instance    (classmethod; `name` is the name property's value, or a
+                                             generated "{stack}-{logical id}-{suffix}")
+    update(props)                           (in place only: the resource keeps its physical id and name)
+    remove()                                (tolerates a resource or parent already gone)
 
 `props` are the resource's Properties with every intrinsic function already resolved by moto.
+
+Models own their in-place updates; they never decide on or perform a replacement. The engine
+(cfn_engine.py) owns that: from `replaced_by` it decides, for every update, whether the resource is
+replaced (a `replaced_by` property changed, was added or was removed) and then creates the new
+resource with `create` and, in the cleanup phase, deletes the old one with `remove`. Otherwise it
+calls `update`. The change-set planner makes the same decision with the same function.
 """
 
 from __future__ import annotations
@@ -50,8 +58,10 @@ class StackResource:
     name_property: ClassVar[str] = ""
     # The attribute names Fn::GetAtt accepts for this type.
     getatts: ClassVar[tuple[str, ...]] = ()
-    # Properties (besides the name property) whose change replaces the resource; ("*",) for all.
-    # Only used to tell a change set's Replacement; each model's update() does the replacing.
+    # The properties whose change (new value, added or removed) replaces the resource: those AWS's
+    # resource reference marks "Update requires: Replacement" (its registry schema's
+    # createOnlyProperties), name property included, among the ones the model supports; ("*",)
+    # when every property does. The engine decides replacement from it (cfn_engine.replacement).
     replaced_by: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, env: Env, physical_id: str, **attributes: Any):
@@ -65,7 +75,8 @@ class StackResource:
     def create(cls, env: Env, name: str, props: dict[str, Any]) -> StackResource:
         raise NotImplementedError
 
-    def update(self, props: dict[str, Any], new_name: str) -> StackResource:
+    def update(self, props: dict[str, Any]) -> None:
+        """Apply `props` to the existing resource (the engine has ruled out a replacement)."""
         raise NotImplementedError
 
     def remove(self) -> None:
@@ -114,8 +125,11 @@ class StackResource:
         account_id: str,
         region_name: str,
     ) -> StackResource:
+        # Only ever an in-place update (the engine replaces by create + remove), so the resource keeps
+        # its name: moto's new_resource_name is a fresh random one and is ignored.
         props = cloudformation_json.get("Properties") or {}
-        return original_resource.update(props, new_resource_name)
+        original_resource.update(props)
+        return original_resource
 
     @classmethod
     def delete_from_cloudformation_json(  # type: ignore[misc]

@@ -14,15 +14,24 @@ other moto API (DescribeStacks, DescribeStackEvents, GetTemplate ...) keeps work
     deleted in the reverse order;
   * on update, a resource is updated when its *resolved* properties differ from the ones it was
     last created or updated with (so a parameter change is seen however it reaches a property);
-    resources the new template drops (or whose Condition became false) are deleted afterwards,
-    in the cleanup phase, as on AWS;
+  * the engine owns replacement: whether an update replaces a resource is decided here, once,
+    from the model's declared `replaced_by` (AWS's "Update requires: Replacement") by
+    `replacement()`, the same function the change-set planner calls. A replacement creates the
+    new physical resource first; the old one is deleted in the cleanup phase, as on AWS (its
+    UpdateReplacePolicy honoured). Models only ever update in place (see cfn_base.py);
+  * resources the new template drops (or whose Condition became false) are deleted in the
+    cleanup phase too;
   * each resource step is recorded as a stack event (CREATE_IN_PROGRESS, CREATE_COMPLETE,
     CREATE_FAILED with the error as reason, ...);
-  * a failed create deletes what it created and ends ROLLBACK_COMPLETE; a failed update
-    re-applies the previous template and parameters (the same procedure, forcing the failed
-    resource back), deletes what the failed update added, and ends UPDATE_ROLLBACK_COMPLETE;
+  * a failed create deletes what it created and ends ROLLBACK_COMPLETE; a failed update puts
+    back the physical resources it replaced (kept until cleanup), re-applies the previous
+    template and parameters (the same procedure, forcing the failed resource back), deletes
+    what the failed update created, and ends UPDATE_ROLLBACK_COMPLETE;
   * outputs (and exports) are evaluated when a deployment completes; an output that cannot be
     evaluated fails the deployment instead of showing null.
+
+The template analysis (`references`, `dependencies`, `dependency_order`) and the replacement
+decision (`replacing_properties`, `replacement`) are pure functions (tests/test_engine.py).
 
 A stack whose map this engine manages never creates resources lazily: see `managed_getitem`.
 """
@@ -31,7 +40,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,9 +119,87 @@ class ResourceRecord:
 
 
 @dataclass
+class Retired:
+    """A physical resource an update replaced: kept until the cleanup phase deletes it (or a rollback
+    puts it back). `record` is what it was made from (its UpdateReplacePolicy included). `undone`:
+    the replacement a failed update made, which its rollback deletes whatever the policy says."""
+
+    logical_id: str
+    instance: Any
+    record: ResourceRecord
+    undone: bool = False
+
+
+@dataclass
 class EngineState:
     records: dict[str, ResourceRecord] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)  # creation order, i.e. a dependency order
+    retired: list[Retired] = field(default_factory=list)  # replaced, awaiting the cleanup phase
+
+
+# --- the replacement decision ----------------------------------------------------------------
+
+
+class Unknown:
+    """A property value not known before execution (the change-set planner's: it refers to a
+    resource, whose physical id or attributes may still change)."""
+
+    def __repr__(self) -> str:
+        return "<known at execution>"
+
+
+UNKNOWN = Unknown()
+ABSENT = object()  # a property the resource does not have
+
+
+def replacing_properties(resource_class: Any) -> frozenset[str]:
+    """The properties whose change replaces a resource of this model class: its declared
+    `replaced_by` plus its name property (a new physical name is always a new resource; moto's
+    own models declare nothing else). {"*"}, every property, for a model that cannot update."""
+    if hasattr(resource_class.update_from_cloudformation_json, "__isabstractmethod__"):
+        return frozenset({"*"})
+    watched = set(getattr(resource_class, "replaced_by", ()) or ())
+    name_property = resource_class.cloudformation_name_type()
+    if name_property:
+        watched.add(name_property)
+    return frozenset(watched)
+
+
+def replacement(watched: Iterable[str], old: Mapping[str, Any], new: Mapping[str, Any],
+                type_changed: bool = False) -> str:
+    """Does updating a resource from properties `old` to `new` replace it? The one decision both the
+    engine (at execution) and the change-set planner (for a change's Replacement) use.
+
+    "True" when the type changed, or when a watched property's value changed, was added or was
+    removed ("*" watches every property); "Conditional" when no known value says so but a watched
+    value is UNKNOWN (only the planner has those); "False" otherwise: the update is in place.
+    """
+    if type_changed:
+        return "True"
+    watched = set(watched)
+    names = set(old) | set(new) if "*" in watched else watched
+    verdict = "False"
+    for name in sorted(names):
+        before, after = old.get(name, ABSENT), new.get(name, ABSENT)
+        if after is UNKNOWN:
+            verdict = "Conditional"
+        elif before != after:
+            return "True"
+    return verdict
+
+
+def requires_replacement(resource_class: Any, record: ResourceRecord, resource_type: str, properties: Any) -> bool:
+    """The engine's use of `replacement`: every value is known at execution."""
+    verdict = replacement(
+        replacing_properties(resource_class),
+        record.properties or {},
+        properties or {},
+        type_changed=resource_type != record.resource_type,
+    )
+    return verdict != "False"
+
+
+# --- deployment state ------------------------------------------------------------------------
 
 
 class DeployFailed(Exception):
@@ -245,8 +332,13 @@ def create_resource(stack: Stack, logical_id: str, resource: dict[str, Any]) -> 
     resource_event(stack, logical_id, resource_type, "CREATE_COMPLETE", instance.physical_resource_id)
 
 
+REPLACING = "Requested update requires the creation of a new physical resource; hence creating one."
+
+
 def update_resource(stack: Stack, logical_id: str, resource: dict[str, Any], force: bool) -> None:
-    """Update a resource whose resolved properties changed (or when forced, e.g. in a rollback)."""
+    """Update a resource whose resolved properties changed (or when forced, e.g. in a rollback): in
+    place through its model, or, when `requires_replacement` says so, by creating a new physical
+    resource and retiring the old one (the cleanup phase deletes it)."""
     resource_map = stack.resource_map
     state = state_of(stack)
     record = state.records[logical_id]
@@ -255,14 +347,18 @@ def update_resource(stack: Stack, logical_id: str, resource: dict[str, Any], for
     if properties == record.properties and resource_type == record.resource_type and not force:
         return
     old = resource_map._parsed_resources[logical_id]
-    resource_event(stack, logical_id, resource_type, "UPDATE_IN_PROGRESS", old.physical_resource_id)
     resource_class = parsing.resource_class_from_type(resource_type)
+    replace = resource_class is not None and requires_replacement(resource_class, record, resource_type, properties)
+    resource_event(stack, logical_id, resource_type, "UPDATE_IN_PROGRESS", old.physical_resource_id,
+                   REPLACING if replace else None)
     if resource_class is None:
         raise RuntimeError(f"Resource type {resource_type} is not supported by the local emulator")
-    in_place = resource_type == record.resource_type and not hasattr(
-        resource_class.update_from_cloudformation_json, "__isabstractmethod__"
-    )
-    if in_place:
+    if replace:
+        instance = parsing.parse_and_create_resource(
+            logical_id, copy.deepcopy(resource), resource_map, stack.account_id, stack.region_name
+        )
+        state.retired.append(Retired(logical_id, old, record))
+    else:
         _, cleaned, new_name = parsing.parse_resource_and_generate_name(
             logical_id, copy.deepcopy(resource), resource_map
         )
@@ -275,21 +371,14 @@ def update_resource(stack: Stack, logical_id: str, resource: dict[str, Any], for
         )
         instance.cf_resource_type = resource_type
         instance.logical_resource_id = logical_id
-    else:
-        # A changed type (or a moto model without update): replace, then delete the old one.
-        instance = parsing.parse_and_create_resource(
-            logical_id, copy.deepcopy(resource), resource_map, stack.account_id, stack.region_name
-        )
-        delete_physical(stack, old, record)
     resource_map._parsed_resources[logical_id] = instance
     state.records[logical_id] = ResourceRecord(resource_type, properties, copy.deepcopy(resource))
     resource_event(stack, logical_id, resource_type, "UPDATE_COMPLETE", instance.physical_resource_id)
 
 
 def delete_physical(stack: Stack, instance: Any, record: ResourceRecord) -> None:
-    """Delete one physical resource through its model (moto's own models through moto's path)."""
-    if record.template.get("DeletionPolicy") == "Retain":
-        return
+    """Delete one physical resource through its model (moto's own models through moto's path).
+    The caller has already honoured DeletionPolicy / UpdateReplacePolicy."""
     if isinstance(instance, StackResource):
         instance.remove()
     else:
@@ -341,21 +430,79 @@ def delete_resource(stack: Stack, logical_id: str) -> None:
     state.order.remove(logical_id)
 
 
-def delete_resources(stack: Stack, names: list[str]) -> list[str]:
-    """Delete the named resources, dependents first; return the ones that failed."""
+def delete_retired(stack: Stack, retired: Retired) -> None:
+    """Delete a physical resource an update replaced (unless its UpdateReplacePolicy retains it)."""
+    logical_id, record = retired.logical_id, retired.record
+    physical = getattr(retired.instance, "physical_resource_id", None)
+    if record.template.get("UpdateReplacePolicy") == "Retain" and not retired.undone:
+        resource_event(stack, logical_id, record.resource_type, "DELETE_SKIPPED", physical)
+        return
+    resource_event(stack, logical_id, record.resource_type, "DELETE_IN_PROGRESS", physical)
+    try:
+        delete_physical(stack, retired.instance, record)
+    except Exception as error:  # noqa: BLE001
+        resource_event(stack, logical_id, record.resource_type, "DELETE_FAILED", physical, describe_error(error))
+        raise
+    resource_event(stack, logical_id, record.resource_type, "DELETE_COMPLETE", physical)
+
+
+def delete_resources(stack: Stack, names: Iterable[str], retired: bool = False) -> list[str]:
+    """Delete the named resources and (with `retired`) every physical resource awaiting cleanup,
+    dependents first (reverse creation order; a retired resource just before its logical
+    resource). Return the logical ids whose deletion failed: those failures are recorded as
+    DELETE_FAILED events and the others still go."""
+    state = state_of(stack)
+    names = set(names)
+    pending = state.retired if retired else []
+    if retired:
+        state.retired = []
+    position = {name: index for index, name in enumerate(state.order)}
+    steps: list[tuple[int, int, Retired | str]] = [
+        (position.get(entry.logical_id, len(position)), 1 + index, entry) for index, entry in enumerate(pending)
+    ]
+    steps += [(position[name], 0, name) for name in state.order if name in names]
     failed = []
-    for logical_id in reversed([name for name in state_of(stack).order if name in names]):
+    for _, _, step in sorted(steps, key=lambda item: (item[0], item[1]), reverse=True):
         try:
-            delete_resource(stack, logical_id)
+            if isinstance(step, Retired):
+                delete_retired(stack, step)
+            else:
+                delete_resource(stack, step)
         except Exception:  # noqa: BLE001 - recorded as DELETE_FAILED; the others still go
-            failed.append(logical_id)
-    return failed
+            if isinstance(step, Retired):
+                state.retired.append(step)  # still there: a later stack deletion tries again
+                failed.append(step.logical_id)
+            else:
+                failed.append(step)
+    return list(dict.fromkeys(failed))
 
 
 def cleanup(stack: Stack) -> None:
-    """Delete the resources the loaded template no longer wants (failures are only recorded, as on AWS)."""
+    """The cleanup phase: delete the physical resources the update replaced and the resources the
+    loaded template no longer wants (failures are only recorded, as on AWS)."""
     unwanted = [name for name in state_of(stack).order if not wanted(stack, name)]
-    delete_resources(stack, unwanted)
+    delete_resources(stack, unwanted, retired=True)
+    state_of(stack).retired = []  # what failed to go is abandoned, as AWS abandons it
+
+
+def restore_replaced(stack: Stack, since: int) -> None:
+    """Roll back the replacements a failed update made (those retired after index `since`): each
+    resource gets its previous physical resource back, and the replacement is retired in its
+    place, for the rollback's cleanup phase to delete."""
+    state = state_of(stack)
+    undone = state.retired[since:]
+    del state.retired[since:]
+    for entry in reversed(undone):
+        logical_id = entry.logical_id
+        replacement_instance = stack.resource_map._parsed_resources[logical_id]
+        replacement_record = state.records[logical_id]
+        resource_event(stack, logical_id, entry.record.resource_type, "UPDATE_IN_PROGRESS",
+                       entry.instance.physical_resource_id)
+        stack.resource_map._parsed_resources[logical_id] = entry.instance
+        state.records[logical_id] = entry.record
+        state.retired.append(Retired(logical_id, replacement_instance, replacement_record, undone=True))
+        resource_event(stack, logical_id, entry.record.resource_type, "UPDATE_COMPLETE",
+                       entry.instance.physical_resource_id)
 
 
 def evaluate_outputs(stack: Stack, template: dict[str, Any]) -> None:
@@ -428,6 +575,7 @@ def create_stack(stack: Stack, backend: CloudFormationBackend, template_body: st
 def update_stack(stack: Stack, backend: CloudFormationBackend, template_body: str, template: dict[str, Any],
                  parameters: dict[str, Any], disable_rollback: bool = False) -> None:
     previous = (stack.template, copy.deepcopy(stack.template_dict), dict(stack.parameters or {}))
+    replaced_before = len(state_of(stack).retired)
     adopt_template(stack, template_body, template, parameters)
     stack_status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
     try:
@@ -443,6 +591,7 @@ def update_stack(stack: Stack, backend: CloudFormationBackend, template_body: st
             stack_status(stack, "UPDATE_FAILED", reason)
             return
         stack_status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)
+        restore_replaced(stack, replaced_before)
         old_body, old_template, old_parameters = previous
         adopt_template(stack, old_body, old_template, old_parameters)
         try:
@@ -461,9 +610,10 @@ def update_stack(stack: Stack, backend: CloudFormationBackend, template_body: st
 
 
 def delete_stack(stack: Stack, backend: CloudFormationBackend) -> bool:
-    """Delete every resource, dependents first. False (and DELETE_FAILED) when some remain."""
+    """Delete every resource (and any replaced one still awaiting cleanup, e.g. after UPDATE_FAILED),
+    dependents first. False (and DELETE_FAILED) when some remain."""
     stack_status(stack, "DELETE_IN_PROGRESS", "User Initiated")
-    left = delete_resources(stack, list(state_of(stack).order))
+    left = delete_resources(stack, list(state_of(stack).order), retired=True)
     if left:
         stack_status(stack, "DELETE_FAILED", f"The following resource(s) failed to delete: {left}. ")
         return False

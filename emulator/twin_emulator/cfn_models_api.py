@@ -6,6 +6,10 @@ apigatewayv2 backend, so GetApis/GetRoutes/GetStages answer what the stack made.
 
 Not emulated: the HTTP API "quick create" properties of AWS::ApiGatewayV2::Api (Target, RouteKey,
 CredentialsArn) and Body/BodyS3Location imports; a template using them fails the resource.
+
+Each model owns its type's create, in-place update and delete, and declares `replaced_by` (AWS's
+"Update requires: Replacement" properties); whether an update replaces the resource is decided,
+and the replacement carried out, by the engine (cfn_engine.py), not here.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class Api(StackResource, CloudFormationModel):
     """AWS::ApiGatewayV2::Api: Ref is the API id."""
 
     cfn_type = "AWS::ApiGatewayV2::Api"
+    replaced_by = ("ProtocolType",)
     getatts = ("ApiEndpoint", "ApiId")
 
     UNSUPPORTED = ("Target", "RouteKey", "CredentialsArn", "Body", "BodyS3Location")
@@ -56,7 +61,7 @@ class Api(StackResource, CloudFormationModel):
         )
         return cls(env, api.api_id, ApiEndpoint=api.api_endpoint, ApiId=api.api_id)
 
-    def update(self, props: dict[str, Any], new_name: str) -> Api:
+    def update(self, props: dict[str, Any]) -> None:
         api = apis(self.env).get_api(self.physical_resource_id)
         api.update(
             api_key_selection_expression=props.get("ApiKeySelectionExpression"),
@@ -70,7 +75,6 @@ class Api(StackResource, CloudFormationModel):
         )
         if "CorsConfiguration" not in props:
             api.cors_configuration = None
-        return self
 
     def remove(self) -> None:
         apis(self.env).delete_api(self.physical_resource_id)
@@ -113,15 +117,10 @@ class Integration(StackResource, CloudFormationModel):
         resource.api_id = props["ApiId"]
         return resource
 
-    def update(self, props: dict[str, Any], new_name: str) -> Integration:
-        if props["ApiId"] != self.api_id:
-            replacement = Integration.create(self.env, new_name, props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         apis(self.env).update_integration(
             api_id=self.api_id, integration_id=self.physical_resource_id, **integration_settings(props)
         )
-        return self
 
     def remove(self) -> None:
         ignore_missing(apis(self.env).delete_integration, self.api_id, self.physical_resource_id)
@@ -158,15 +157,10 @@ class Route(StackResource, CloudFormationModel):
         resource.api_id = props["ApiId"]
         return resource
 
-    def update(self, props: dict[str, Any], new_name: str) -> Route:
-        if props["ApiId"] != self.api_id:
-            replacement = Route.create(self.env, new_name, props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         apis(self.env).update_route(api_id=self.api_id, route_id=self.physical_resource_id, **route_settings(props))
         route = apis(self.env).get_route(self.api_id, self.physical_resource_id)
         route.target = props.get("Target")  # moto's update keeps an old target when the new one is absent
-        return self
 
     def remove(self) -> None:
         ignore_missing(apis(self.env).delete_route, self.api_id, self.physical_resource_id)
@@ -210,17 +204,12 @@ class Stage(StackResource, CloudFormationModel):
         resource.api_id = props["ApiId"]
         return resource
 
-    def update(self, props: dict[str, Any], new_name: str) -> Stage:
-        if props["ApiId"] != self.api_id or props["StageName"] != self.physical_resource_id:
-            replacement = Stage.create(self.env, new_name, props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         # moto has no UpdateStage: build the stage anew from the config, keeping its creation date.
         api = apis(self.env).get_api(self.api_id)
         created = api.get_stage(self.physical_resource_id).created
         stage = api.create_stage(stage_config(props))
         stage.created = created
-        return self
 
     def remove(self) -> None:
         ignore_missing(apis(self.env).delete_stage, self.api_id, self.physical_resource_id)

@@ -10,6 +10,10 @@ The gaps they fill in moto 5.2.5:
   * Logs::LogGroup drops KmsKeyId (moto reads "kmsKeyId"), has no update (after a stack update that
     changes RetentionInDays the resource becomes null) and returns an ARN without the ":*" suffix
     CloudFormation's Arn attribute has.
+
+Each model owns its type's create, in-place update and delete, and declares `replaced_by` (AWS's
+"Update requires: Replacement" properties); whether an update replaces the resource is decided,
+and the replacement carried out, by the engine (cfn_engine.py), not here.
 """
 
 from __future__ import annotations
@@ -100,6 +104,7 @@ class Function(StackResource, CloudFormationModel):
 
     cfn_type = "AWS::Lambda::Function"
     name_property = "FunctionName"
+    replaced_by = ("FunctionName", "PackageType")
     getatts = ("Arn",)
 
     @classmethod
@@ -116,11 +121,7 @@ class Function(StackResource, CloudFormationModel):
         resource.props = props
         return resource
 
-    def update(self, props: dict[str, Any], new_name: str) -> Function:
-        if props.get("FunctionName", self.physical_resource_id) != self.physical_resource_id:
-            replacement = Function.create(self.env, props["FunctionName"], props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         if props["Code"] != self.props.get("Code"):
             check_code_object(self.env, props["Code"])
         fn = lambdas(self.env).get_function(self.physical_resource_id)
@@ -132,7 +133,6 @@ class Function(StackResource, CloudFormationModel):
         if props["Code"] != self.props.get("Code"):
             fn.update_function_code(function_code(props["Code"]))
         self.props = props
-        return self
 
     def remove(self) -> None:
         ignore_missing(lambdas(self.env).delete_function, self.physical_resource_id)
@@ -160,11 +160,7 @@ class Alias(StackResource, CloudFormationModel):
         resource.name = props["Name"]
         return resource
 
-    def update(self, props: dict[str, Any], new_name: str) -> Alias:
-        if props["Name"] != self.name or props["FunctionName"] != self.function_name:
-            replacement = Alias.create(self.env, new_name, props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         lambdas(self.env).update_alias(
             name=self.name,
             function_name=self.function_name,
@@ -172,7 +168,6 @@ class Alias(StackResource, CloudFormationModel):
             description=props.get("Description", ""),
             routing_config=props.get("RoutingConfig"),
         )
-        return self
 
     def remove(self) -> None:
         ignore_missing(lambdas(self.env).delete_alias, self.name, self.function_name)
@@ -206,10 +201,9 @@ class Permission(StackResource, CloudFormationModel):
         resource.function_name, resource.qualifier = function_name, qualifier
         return resource
 
-    def update(self, props: dict[str, Any], new_name: str) -> Permission:
-        replacement = Permission.create(self.env, new_name, props)
-        self.remove()
-        return replacement
+    def update(self, props: dict[str, Any]) -> None:
+        """Every property replaces a permission, so an in-place update has nothing to change (the
+        engine calls it only to re-apply unchanged properties, e.g. in a rollback)."""
 
     def remove(self) -> None:
         def remove_statement() -> None:
@@ -224,6 +218,7 @@ class LogGroup(StackResource, CloudFormationModel):
 
     cfn_type = "AWS::Logs::LogGroup"
     name_property = "LogGroupName"
+    replaced_by = ("LogGroupName",)
     getatts = ("Arn",)
 
     @classmethod
@@ -237,15 +232,10 @@ class LogGroup(StackResource, CloudFormationModel):
         # CloudFormation's Arn attribute ends in ":*" (the ARN of the group's streams).
         return cls(env, group.name, Arn=f"{group.arn}:*")
 
-    def update(self, props: dict[str, Any], new_name: str) -> LogGroup:
-        if props.get("LogGroupName", self.physical_resource_id) != self.physical_resource_id:
-            replacement = LogGroup.create(self.env, props["LogGroupName"], props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         group = logs(self.env).groups[self.physical_resource_id]
         group.set_retention_policy(as_int(props.get("RetentionInDays")))
         group.kms_key_id = props.get("KmsKeyId")
-        return self
 
     def remove(self) -> None:
         ignore_missing(logs(self.env).delete_log_group, self.physical_resource_id)

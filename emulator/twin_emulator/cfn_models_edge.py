@@ -6,6 +6,10 @@ The Distribution model's main job is translating the template's DistributionConf
 lists, CachedMethods beside AllowedMethods, AcmCertificateArn, IPV6Enabled) into the API shape
 moto's backend takes ({Quantity, Items} wrappers, ACMCertificateArn, IsIPV6Enabled, a generated
 CallerReference), and re-attaching OriginAccessControlId, which moto's Origin model drops.
+
+Each model owns its type's create, in-place update and delete, and declares `replaced_by` (AWS's
+"Update requires: Replacement" properties); whether an update replaces the resource is decided,
+and the replacement carried out, by the engine (cfn_engine.py), not here.
 """
 
 from __future__ import annotations
@@ -141,7 +145,7 @@ class Distribution(StackResource, CloudFormationModel):
         for origin in dist.distribution_config.Origins["Items"]:
             origin.origin_access_control_id = wanted.get(origin.id, "")
 
-    def update(self, props: dict[str, Any], new_name: str) -> Distribution:
+    def update(self, props: dict[str, Any]) -> None:
         config = props["DistributionConfig"]
         cloudfront(self.env).update_distribution(
             dist_config=distribution_config_to_api(copy.deepcopy(config), self.caller_reference),
@@ -149,7 +153,6 @@ class Distribution(StackResource, CloudFormationModel):
             if_match=True,
         )
         self._attach_origin_access_controls(config)
-        return self
 
     def remove(self) -> None:
         ignore_missing(cloudfront(self.env).delete_distribution, self.physical_resource_id, True)
@@ -166,11 +169,10 @@ class OriginAccessControl(StackResource, CloudFormationModel):
         control = cloudfront(env).create_origin_access_control(dict(props["OriginAccessControlConfig"]))
         return cls(env, control.id, Id=control.id)
 
-    def update(self, props: dict[str, Any], new_name: str) -> OriginAccessControl:
+    def update(self, props: dict[str, Any]) -> None:
         cloudfront(self.env).update_origin_access_control(
             self.physical_resource_id, dict(props["OriginAccessControlConfig"])
         )
-        return self
 
     def remove(self) -> None:
         ignore_missing(cloudfront(self.env).delete_origin_access_control, self.physical_resource_id)
@@ -187,12 +189,11 @@ class ResponseHeadersPolicy(StackResource, CloudFormationModel):
         policy = response_headers.create_policy(cloudfront(env), props["ResponseHeadersPolicyConfig"])
         return cls(env, policy["Id"], Id=policy["Id"], LastModifiedTime=policy["LastModifiedTime"].isoformat())
 
-    def update(self, props: dict[str, Any], new_name: str) -> ResponseHeadersPolicy:
+    def update(self, props: dict[str, Any]) -> None:
         policy = response_headers.update_policy(
             cloudfront(self.env), self.physical_resource_id, props["ResponseHeadersPolicyConfig"]
         )
         self.attributes["LastModifiedTime"] = policy["LastModifiedTime"].isoformat()
-        return self
 
     def remove(self) -> None:
         response_headers.delete_policy(cloudfront(self.env), self.physical_resource_id)
@@ -202,8 +203,8 @@ class WebACL(StackResource, CloudFormationModel):
     """AWS::WAFv2::WebACL: Ref is "name|id|scope", as on AWS."""
 
     cfn_type = "AWS::WAFv2::WebACL"
-    replaced_by = ("Scope",)
     name_property = "Name"
+    replaced_by = ("Name", "Scope")
     getatts = ("Arn", "Id", "Capacity", "LabelNamespace")
 
     @classmethod
@@ -233,11 +234,7 @@ class WebACL(StackResource, CloudFormationModel):
         resource.name, resource.scope = acl.name, props["Scope"]
         return resource
 
-    def update(self, props: dict[str, Any], new_name: str) -> WebACL:
-        if props.get("Name", self.name) != self.name or props["Scope"] != self.scope:
-            replacement = WebACL.create(self.env, props.get("Name", new_name), props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         backend = wafv2(self.env, self.scope)
         acl = backend.get_web_acl(self.attributes["Arn"], None, None)
         backend.update_web_acl(
@@ -254,7 +251,6 @@ class WebACL(StackResource, CloudFormationModel):
             token_domains=props.get("TokenDomains"),
             association_config=props.get("AssociationConfig"),
         )
-        return self
 
     def remove(self) -> None:
         backend = wafv2(self.env, self.scope)

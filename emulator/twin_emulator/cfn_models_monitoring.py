@@ -6,6 +6,10 @@ The gaps they fill in moto 5.2.5:
     has no TopicArn attribute.
   * SNS::Subscription and CloudWatch::Alarm have no model at all.
   * CloudWatch::Dashboard fails a stack deletion when the dashboard is already gone.
+
+Each model owns its type's create, in-place update and delete, and declares `replaced_by` (AWS's
+"Update requires: Replacement" properties); whether an update replaces the resource is decided,
+and the replacement carried out, by the engine (cfn_engine.py), not here.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class Topic(StackResource, CloudFormationModel):
 
     cfn_type = "AWS::SNS::Topic"
     name_property = "TopicName"
+    replaced_by = ("TopicName", "FifoTopic")
     getatts = ("TopicArn", "TopicName")
 
     @classmethod
@@ -62,17 +67,12 @@ class Topic(StackResource, CloudFormationModel):
         resource.props = props
         return resource
 
-    def update(self, props: dict[str, Any], new_name: str) -> Topic:
-        if props.get("TopicName", self.attributes["TopicName"]) != self.attributes["TopicName"]:
-            replacement = Topic.create(self.env, props["TopicName"], props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         topic = sns(self.env).get_topic(self.physical_resource_id)
         wanted = topic_attributes(props)
         for name in set(topic_attributes(self.props)) | set(wanted):
             setattr(topic, camelcase_to_underscores(name), wanted.get(name, ""))
         self.props = props
-        return self
 
     def remove(self) -> None:
         sns(self.env).delete_topic(self.physical_resource_id)
@@ -91,7 +91,6 @@ class Subscription(StackResource, CloudFormationModel):
     def create(cls, env: Env, name: str, props: dict[str, Any]) -> Subscription:
         subscription = sns(env).subscribe(props["TopicArn"], props["Endpoint"], props["Protocol"])
         resource = cls(env, subscription.arn)
-        resource.identity = (props["TopicArn"], props["Endpoint"], props["Protocol"])
         try:
             resource._set_attributes(props)
         except Exception:
@@ -106,13 +105,8 @@ class Subscription(StackResource, CloudFormationModel):
                 value = str(as_bool(value)).lower() if name == "RawMessageDelivery" else as_json_text(value)
                 sns(self.env).set_subscription_attributes(self.physical_resource_id, name, value)
 
-    def update(self, props: dict[str, Any], new_name: str) -> Subscription:
-        if (props["TopicArn"], props["Endpoint"], props["Protocol"]) != self.identity:
-            replacement = Subscription.create(self.env, new_name, props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         self._set_attributes(props)
-        return self
 
     def remove(self) -> None:
         sns(self.env).unsubscribe(self.physical_resource_id)
@@ -156,6 +150,7 @@ class Alarm(StackResource, CloudFormationModel):
 
     cfn_type = "AWS::CloudWatch::Alarm"
     name_property = "AlarmName"
+    replaced_by = ("AlarmName",)
     getatts = ("Arn",)
 
     @classmethod
@@ -191,13 +186,8 @@ class Alarm(StackResource, CloudFormationModel):
             tags=tag_list(props.get("Tags")) or None,
         )
 
-    def update(self, props: dict[str, Any], new_name: str) -> Alarm:
-        if props.get("AlarmName", self.physical_resource_id) != self.physical_resource_id:
-            replacement = Alarm.create(self.env, props["AlarmName"], props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         self._put(self.env, self.physical_resource_id, props)
-        return self
 
     def remove(self) -> None:
         cloudwatch(self.env).delete_alarms([self.physical_resource_id])
@@ -208,19 +198,15 @@ class Dashboard(StackResource, CloudFormationModel):
 
     cfn_type = "AWS::CloudWatch::Dashboard"
     name_property = "DashboardName"
+    replaced_by = ("DashboardName",)
 
     @classmethod
     def create(cls, env: Env, name: str, props: dict[str, Any]) -> Dashboard:
         dashboard = cloudwatch(env).put_dashboard(name=name, body=props["DashboardBody"])
         return cls(env, dashboard.name)
 
-    def update(self, props: dict[str, Any], new_name: str) -> Dashboard:
-        if props.get("DashboardName", self.physical_resource_id) != self.physical_resource_id:
-            replacement = Dashboard.create(self.env, props["DashboardName"], props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         cloudwatch(self.env).put_dashboard(name=self.physical_resource_id, body=props["DashboardBody"])
-        return self
 
     def remove(self) -> None:
         # moto returns (not raises) "does not exist" for a missing dashboard: nothing to do then.

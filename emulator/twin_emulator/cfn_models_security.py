@@ -9,6 +9,10 @@ The gaps they fill in moto 5.2.5:
   * SecretsManager::Secret and IAM::OIDCProvider have no model at all.
   * IAM::Role stores inline Policies as dicts (GetRolePolicy then fails), ignores
     ManagedPolicyArns, and its update only touches the description.
+
+Each model owns its type's create, in-place update and delete, and declares `replaced_by` (AWS's
+"Update requires: Replacement" properties); whether an update replaces the resource is decided,
+and the replacement carried out, by the engine (cfn_engine.py), not here.
 """
 
 from __future__ import annotations
@@ -65,13 +69,12 @@ class Key(StackResource, CloudFormationModel):
         key.key_state = "Enabled" if enabled else "Disabled"
         self.pending_window = as_int(props.get("PendingWindowInDays"), 30)
 
-    def update(self, props: dict[str, Any], new_name: str) -> Key:
+    def update(self, props: dict[str, Any]) -> None:
         backend = kms(self.env)
         backend.update_key_description(self.physical_resource_id, props.get("Description", ""))
         if "KeyPolicy" in props:
             backend.put_key_policy(self.physical_resource_id, as_json_text(props["KeyPolicy"]))
         self._configure(props)
-        return self
 
     def remove(self) -> None:
         backend = kms(self.env)
@@ -84,19 +87,15 @@ class KeyAlias(StackResource, CloudFormationModel):
 
     cfn_type = "AWS::KMS::Alias"
     name_property = "AliasName"
+    replaced_by = ("AliasName",)
 
     @classmethod
     def create(cls, env: Env, name: str, props: dict[str, Any]) -> KeyAlias:
         alias = kms(env).create_alias(target_key_id=props["TargetKeyId"], alias_name=props["AliasName"])
         return cls(env, alias.alias_name)
 
-    def update(self, props: dict[str, Any], new_name: str) -> KeyAlias:
-        if props["AliasName"] != self.physical_resource_id:
-            replacement = KeyAlias.create(self.env, new_name, props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         kms(self.env).update_alias(target_key_id=props["TargetKeyId"], alias_name=self.physical_resource_id)
-        return self
 
     def remove(self) -> None:
         kms(self.env).delete_alias(self.physical_resource_id)
@@ -129,6 +128,7 @@ class Secret(StackResource, CloudFormationModel):
 
     cfn_type = "AWS::SecretsManager::Secret"
     name_property = "Name"
+    replaced_by = ("Name",)
     getatts = ("Id",)
 
     @classmethod
@@ -157,11 +157,7 @@ class Secret(StackResource, CloudFormationModel):
             return props["SecretString"]
         return generate_secret_string(backend, props.get("GenerateSecretString") or {})
 
-    def update(self, props: dict[str, Any], new_name: str) -> Secret:
-        if props.get("Name", self.name) != self.name:
-            replacement = Secret.create(self.env, props["Name"], props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         backend = secrets(self.env)
         value = None
         # A new value only when the template's value (or its generator) changed, as on AWS.
@@ -180,7 +176,6 @@ class Secret(StackResource, CloudFormationModel):
         secret.description = props.get("Description")
         secret.kms_key_id = props.get("KmsKeyId")
         self.props = props
-        return self
 
     def remove(self) -> None:
         ignore_missing(
@@ -196,6 +191,7 @@ class Role(StackResource, CloudFormationModel):
 
     cfn_type = "AWS::IAM::Role"
     name_property = "RoleName"
+    replaced_by = ("RoleName", "Path")
     getatts = ("Arn", "RoleId")
 
     @classmethod
@@ -237,17 +233,12 @@ class Role(StackResource, CloudFormationModel):
             ignore_missing(backend.detach_role_policy, arn, name)
         self.props = props
 
-    def update(self, props: dict[str, Any], new_name: str) -> Role:
-        if props.get("RoleName", self.physical_resource_id) != self.physical_resource_id:
-            replacement = Role.create(self.env, props["RoleName"], props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         backend = iam(self.env)
         name = self.physical_resource_id
         backend.update_assume_role_policy(name, as_json_text(props["AssumeRolePolicyDocument"]))
         backend.update_role(name, props.get("Description", ""), str(props.get("MaxSessionDuration", 3600)))
         self._configure(props)
-        return self
 
     def remove(self) -> None:
         backend = iam(self.env)
@@ -277,19 +268,12 @@ class OIDCProvider(StackResource, CloudFormationModel):
             client_id_list=list(props.get("ClientIdList", [])),
             tags=tag_list(props.get("Tags")),
         )
-        resource = cls(env, provider.arn, Arn=provider.arn)
-        resource.url = props["Url"]
-        return resource
+        return cls(env, provider.arn, Arn=provider.arn)
 
-    def update(self, props: dict[str, Any], new_name: str) -> OIDCProvider:
-        if props["Url"] != self.url:
-            replacement = OIDCProvider.create(self.env, new_name, props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         provider = iam(self.env).get_open_id_connect_provider(self.physical_resource_id)
         provider.thumbprint_list = list(props.get("ThumbprintList", []))
         provider.client_id_list = list(props.get("ClientIdList", []))
-        return self
 
     def remove(self) -> None:
         iam(self.env).delete_open_id_connect_provider(self.physical_resource_id)

@@ -7,6 +7,10 @@ it in place. moto has no AWS::S3::BucketPolicy model at all. These models replac
 of moto's S3 backend.
 
 How bucket policies are *enforced* is fixed separately, in s3_bucket_policy.py.
+
+Each model owns its type's create, in-place update and delete, and declares `replaced_by` (AWS's
+"Update requires: Replacement" properties); whether an update replaces the resource is decided,
+and the replacement carried out, by the engine (cfn_engine.py), not here.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ class Bucket(StackResource, CloudFormationModel):
 
     cfn_type = "AWS::S3::Bucket"
     name_property = "BucketName"
+    replaced_by = ("BucketName",)
     getatts = ("Arn", "DomainName", "DualStackDomainName", "RegionalDomainName", "WebsiteURL")
 
     @classmethod
@@ -154,15 +159,8 @@ class Bucket(StackResource, CloudFormationModel):
         if "Tags" in props or "Tags" in previous:
             backend.put_bucket_tagging(name, tag_map(props.get("Tags")))
 
-    def update(self, props: dict[str, Any], new_name: str) -> Bucket:
-        wanted = props.get("BucketName")
-        if wanted and wanted != self.physical_resource_id:
-            # A new BucketName means a new bucket (replacement); the old one goes, as on AWS.
-            replacement = Bucket.create(self.env, wanted, props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         self._configure(props, previous=getattr(self, "props", {}))
-        return self
 
     def remove(self) -> None:
         backend = s3_backend(self.env)
@@ -199,15 +197,10 @@ class BucketPolicy(StackResource, CloudFormationModel):
         # Ref of a bucket policy is its bucket's name.
         return cls(env, bucket, bucket=bucket)
 
-    def update(self, props: dict[str, Any], new_name: str) -> BucketPolicy:
-        if props["Bucket"] != self.attributes["bucket"]:
-            replacement = BucketPolicy.create(self.env, new_name, props)
-            self.remove()
-            return replacement
+    def update(self, props: dict[str, Any]) -> None:
         s3_backend(self.env).put_bucket_policy(
             self.attributes["bucket"], as_json_text(props["PolicyDocument"]).encode("utf-8")
         )
-        return self
 
     def remove(self) -> None:
         ignore_missing(s3_backend(self.env).delete_bucket_policy, self.attributes["bucket"])

@@ -11,7 +11,8 @@ Owns every patch of moto.cloudformation; the deployment itself is cfn_engine.py.
                 when it was a default);
               * the Changes list reflects conditions, parameter changes reaching a resource
                 through Ref or Fn::Sub, resources referring to one that may be replaced, and
-                tells Replacement (True/False/Conditional);
+                tells Replacement (True/False/Conditional) with the engine's own decision
+                (cfn_engine.replacement), so a plan and its execution cannot disagree;
               * a change set name is looked up within its stack (moto matches any stack's), and
                 executing one that is not AVAILABLE is refused (InvalidChangeSetStatus);
               * a CREATE change set may be made again for a stack still in REVIEW_IN_PROGRESS.
@@ -26,7 +27,9 @@ Owns every patch of moto.cloudformation; the deployment itself is cfn_engine.py.
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Callable
 from typing import Any
 
 from moto.cloudformation import models as cfn_models
@@ -214,37 +217,46 @@ def has_changes(stack: Stack, template: dict[str, Any], explicit: dict[str, Any]
     return stack.template_dict != template or previous_parameters(stack) != effective_parameters(template, explicit)
 
 
-def replacement(resource: dict[str, Any], record: engine.ResourceRecord, resource_map: ResourceMap,
-                changed: set[str]) -> str:
-    """Will a Modify replace the resource? A new type does, and so does a new value of its name
-    property or of a property the model can only change by replacement (`replaced_by`), resolved
-    with the new parameters. "Conditional" when that value depends on another resource that is
-    itself changing, so is known only at execution."""
-    if resource["Type"] != record.resource_type:
-        return "True"
-    resource_class = parsing.resource_class_from_type(resource["Type"])
-    if resource_class is None:
-        return "Conditional"
-    new_props = resource.get("Properties") or {}
-    old_props = record.template.get("Properties") or {}
-    watched = set(getattr(resource_class, "replaced_by", ()))
-    if resource_class.cloudformation_name_type():
-        watched.add(resource_class.cloudformation_name_type())
-    if "*" in watched:
-        watched = set(new_props) | set(old_props)
-    verdict = "False"
-    for prop in sorted(watched):
-        raw = new_props.get(prop)
-        if raw == old_props.get(prop) and not engine.references(raw) & changed:
+def predicted_properties(resource: dict[str, Any], record: engine.ResourceRecord,
+                         resolve: Callable[[Any], Any], changed: set[str]) -> dict[str, Any]:
+    """The resolved Properties an update would give the resource, as far as they are known before
+    execution: a property whose template text is unchanged and refers to nothing that changes keeps
+    its current value; any other is resolved with the new parameters (`resolve`), and is
+    engine.UNKNOWN when that fails (it refers to a resource: its value is known only at execution).
+    A value resolving to nothing (AWS::NoValue) leaves the property out, as at execution."""
+    new_raw = resource.get("Properties") or {}
+    old_raw = record.template.get("Properties") or {}
+    current = record.properties or {}
+    predicted: dict[str, Any] = {}
+    for name, raw in new_raw.items():
+        if raw == old_raw.get(name) and not engine.references(raw) & changed:
+            if name in current:
+                predicted[name] = current[name]
             continue
         try:
-            value = parsing.clean_json(raw, resource_map)
-        except Exception:  # noqa: BLE001 - it refers to a resource: its value is known at execution
-            verdict = "Conditional"
-            continue
-        if value != (record.properties or {}).get(prop):
-            return "True"
-    return verdict
+            value = resolve(raw)
+        except Exception:  # noqa: BLE001 - it refers to a resource: known at execution
+            value = engine.UNKNOWN
+        if value is not None:
+            predicted[name] = value
+    return predicted
+
+
+def planned_replacement(resource: dict[str, Any], record: engine.ResourceRecord, resource_class: Any,
+                        resolve: Callable[[Any], Any], changed: set[str]) -> str:
+    """A Modify's Replacement (True/False/Conditional): the engine's own decision
+    (`engine.replacement`, from the model's `replaced_by`) applied to the predicted properties, so
+    the change set says what the execution will do. "Conditional" when a replacing property's new
+    value depends on a resource that is itself changing; also for a type the emulator lacks."""
+    type_changed = resource["Type"] != record.resource_type
+    if resource_class is None:
+        return "True" if type_changed else "Conditional"
+    return engine.replacement(
+        engine.replacing_properties(resource_class),
+        record.properties or {},
+        predicted_properties(resource, record, resolve, changed),
+        type_changed=type_changed,
+    )
 
 
 def planned_changes(stack: Stack, template: dict[str, Any], explicit: dict[str, Any],
@@ -263,6 +275,10 @@ def planned_changes(stack: Stack, template: dict[str, Any], explicit: dict[str, 
     old_values = previous_parameters(stack)
     new_values = effective_parameters(template, explicit)
     changed = {name for name, value in new_values.items() if old_values.get(name) != value}
+
+    def resolve(raw: Any) -> Any:
+        return parsing.clean_json(copy.deepcopy(raw), resource_map)
+
     changes = []
     for name in engine.dependency_order(resources):
         if name not in new:
@@ -274,7 +290,9 @@ def planned_changes(stack: Stack, template: dict[str, Any], explicit: dict[str, 
         elif resource != existing[name].template or engine.references(resource) & changed:
             change = Change("Modify", name, resource["Type"])
             change.physical_resource_id = stack.resource_map._parsed_resources[name].physical_resource_id
-            change.replacement = replacement(resource, existing[name], resource_map, changed)
+            change.replacement = planned_replacement(
+                resource, existing[name], parsing.resource_class_from_type(resource["Type"]), resolve, changed
+            )
             changes.append(change)
             if change.replacement != "False":
                 changed.add(name)
