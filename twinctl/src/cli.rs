@@ -101,6 +101,9 @@ pub struct DeployArgs {
     /// Do not wait for the CloudFront invalidation to complete.
     #[arg(long)]
     pub no_wait: bool,
+    /// Seconds to wait for the CloudFront invalidation; past that it is a warning, not a failure.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub invalidation_wait: u64,
     /// Parallel uploads to the site bucket.
     #[arg(long, default_value_t = 16)]
     pub parallel: usize,

@@ -1,20 +1,25 @@
 //! twinctl: builds, deploys, verifies and rolls back the digital twin stack.
 //!
 //! `main.rs` parses the command line and calls [`run`]; each subcommand lives in its own
-//! module under `commands/` with one entry point taking the [`context::Context`].
+//! module under `commands/` with one entry point taking the [`context::Context`]. Commands are
+//! thin and never import each other: they resolve a [`target::Target`] and call the library
+//! below them — `aws/` (clients, SDK error context, per-service helpers), `bundle/`,
+//! `artifacts`, `deploy/` (the deploy steps, the site plan, the diff), `lock`, `release`.
 
+pub mod artifacts;
+pub mod aws;
+pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod deploy;
 pub mod error;
-pub mod function;
 pub mod local_function;
 pub mod lock;
 pub mod output;
 pub mod release;
-pub mod stack;
-pub mod sync;
+pub mod target;
 
 use cli::{Cli, Command};
 use context::Context;

@@ -13,10 +13,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use base64::Engine as _;
 use tokio::process::{Child, Command};
 
-use crate::context::Aws;
+use crate::artifacts;
+use crate::aws::{Aws, SdkContext};
 use crate::error::{Error, Result};
 
 #[derive(Debug)]
@@ -26,25 +26,22 @@ pub struct LocalFunction {
     pub log: PathBuf,
 }
 
-/// The artifacts key of a zip, from Lambda's base64 CodeSha256.
-pub fn zip_key_for(code_sha256: &str) -> Result<String> {
-    let digest = base64::engine::general_purpose::STANDARD
-        .decode(code_sha256)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("CodeSha256 {code_sha256:?} is not base64: {e}")))?;
-    Ok(format!("functions/{}.zip", hex::encode(digest)))
-}
-
 /// Downloads (once) and unpacks the version's binary under `cache_dir/<sha>/bootstrap`.
 async fn binary(aws: &Aws, bucket: &str, code_sha256: &str, cache_dir: &Path) -> Result<PathBuf> {
-    let key = zip_key_for(code_sha256)?;
+    let key = artifacts::function_key_for_code(code_sha256)?;
     let dir = cache_dir.join(key.trim_start_matches("functions/").trim_end_matches(".zip"));
     let bootstrap = dir.join("bootstrap");
     if bootstrap.is_file() {
         return Ok(bootstrap);
     }
-    let object = aws.s3().get_object().bucket(bucket).key(&key).send().await.map_err(|e| {
-        anyhow::anyhow!("failed to get s3://{bucket}/{key}: {}", aws_sdk_s3::error::DisplayErrorContext(e))
-    })?;
+    let object = aws
+        .s3()
+        .get_object()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await
+        .sdk_context(|| format!("failed to get s3://{bucket}/{key}"))?;
     let bytes = object.body.collect().await.context("failed to download the function zip")?.into_bytes();
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).context("the function zip is unreadable")?;
     let mut entry = archive.by_name("bootstrap").context("the function zip has no bootstrap")?;

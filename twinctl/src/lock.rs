@@ -3,10 +3,12 @@
 //! fails fast naming the holder; `--force-unlock` removes a lock left by a crashed deploy.
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
+use crate::artifacts;
+use crate::aws::error::{SdkContext, is_precondition_failed};
+use crate::aws::s3;
 use crate::error::{Error, Result};
 use crate::output::Printer;
 
@@ -63,14 +65,15 @@ fn process_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-fn lock_key(environment: &str) -> String {
-    format!("locks/{environment}.json")
-}
-
-async fn read_holder(client: &Client, bucket: &str, key: &str) -> Option<Holder> {
-    let object = client.get_object().bucket(bucket).key(key).send().await.ok()?;
-    let bytes = object.body.collect().await.ok()?.into_bytes();
-    serde_json::from_slice(&bytes).ok()
+/// The lock's holder, None when there is no lock; an unreadable lock is an error.
+async fn read_holder(client: &Client, bucket: &str, key: &str) -> Result<Option<Holder>> {
+    let Some(bytes) = s3::get(client, bucket, key).await? else { return Ok(None) };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Error::user_with_hint(
+            format!("the lock s3://{bucket}/{key} is not readable: {e}"),
+            "if no deploy is running, rerun with --force-unlock",
+        )
+    })
 }
 
 impl EnvironmentLock {
@@ -84,8 +87,9 @@ impl EnvironmentLock {
         force: bool,
         printer: &Printer,
     ) -> Result<Self> {
-        let key = lock_key(environment);
-        let stale = match read_holder(&client, bucket, &key).await {
+        let key = artifacts::lock_key(environment);
+        let existing = if force { None } else { read_holder(&client, bucket, &key).await? };
+        let stale = match existing {
             Some(previous) if previous.host == holder.host && !process_alive(previous.pid) => {
                 printer.warn(format!(
                     "taking over the lock of environment {environment}: its holder (pid {} on this host, since {}) is gone",
@@ -96,9 +100,13 @@ impl EnvironmentLock {
             _ => false,
         };
         if force || stale {
-            client.delete_object().bucket(bucket).key(&key).send().await.map_err(|e| {
-                anyhow::anyhow!("failed to remove lock s3://{bucket}/{key}: {}", DisplayErrorContext(e))
-            })?;
+            client
+                .delete_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .sdk_context(|| format!("failed to remove lock s3://{bucket}/{key}"))?;
         }
         let body = serde_json::to_vec_pretty(&holder).map_err(anyhow::Error::from)?;
         let put = client
@@ -112,8 +120,8 @@ impl EnvironmentLock {
             .await;
         match put {
             Ok(_) => Ok(Self { client, bucket: bucket.to_owned(), key, holder }),
-            Err(e) if matches!(e.raw_response().map(|r| r.status().as_u16()), Some(409 | 412)) => {
-                let message = match read_holder(&client, bucket, &key).await {
+            Err(e) if is_precondition_failed(&e) => {
+                let message = match read_holder(&client, bucket, &key).await? {
                     Some(other) => format!(
                         "environment {environment} is locked by {} on {} (pid {}) since {}{}",
                         other.actor,
@@ -129,9 +137,7 @@ impl EnvironmentLock {
                     "wait for that deploy to finish; if it crashed, rerun with --force-unlock",
                 ))
             }
-            Err(e) => {
-                Err(anyhow::anyhow!("failed to write lock s3://{bucket}/{key}: {}", DisplayErrorContext(e)).into())
-            }
+            Err(e) => Err(e).sdk_context(|| format!("failed to write lock s3://{bucket}/{key}")),
         }
     }
 
@@ -141,16 +147,15 @@ impl EnvironmentLock {
 
     /// Releases the lock if it is still ours.
     pub async fn release(self) -> Result<()> {
-        match read_holder(&self.client, &self.bucket, &self.key).await {
+        match read_holder(&self.client, &self.bucket, &self.key).await? {
             Some(current) if current.id == self.holder.id => {
-                self.client.delete_object().bucket(&self.bucket).key(&self.key).send().await.map_err(|e| {
-                    anyhow::anyhow!(
-                        "failed to release lock s3://{}/{}: {}",
-                        self.bucket,
-                        self.key,
-                        DisplayErrorContext(e)
-                    )
-                })?;
+                self.client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(&self.key)
+                    .send()
+                    .await
+                    .sdk_context(|| format!("failed to release lock s3://{}/{}", self.bucket, self.key))?;
                 Ok(())
             }
             _ => Ok(()),

@@ -101,6 +101,31 @@ impl Printer {
     }
 }
 
+/// Asks on the terminal before an action on an approval-gated environment; `yes` (from
+/// `--yes` / `TWINCTL_YES`) answers for CI, and without a terminal there is no one to ask.
+pub fn confirm(yes: bool, environment: &str, question: &str, action: &str) -> crate::error::Result<()> {
+    use crate::error::Error;
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::user_with_hint(
+            format!("environment {environment} requires approval and there is no terminal to ask"),
+            format!("pass --yes (or set TWINCTL_YES=true) once the {action} is approved"),
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("failed to read the answer: {e}")))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::user(format!("{action} to {environment} cancelled")))
+    }
+}
+
 /// One named phase of a command, timed.
 #[derive(Debug)]
 pub struct Phase {

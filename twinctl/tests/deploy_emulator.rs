@@ -30,8 +30,11 @@ fn emulator_url() -> String {
     url
 }
 
+/// The workspace's debug `twin-runtime`, beside this test's own target directory (which
+/// honours CARGO_TARGET_DIR): `<target>/debug/deps/<this test>` → `<target>/debug/twin-runtime`.
 fn runtime_binary() -> PathBuf {
-    let binary = workspace().join("target/debug/twin-runtime");
+    let test = std::env::current_exe().unwrap();
+    let binary = test.parent().and_then(Path::parent).unwrap().join("twin-runtime");
     assert!(binary.is_file(), "{} is missing: build the workspace first (cargo build --workspace)", binary.display());
     binary.canonicalize().unwrap()
 }
@@ -160,12 +163,7 @@ impl Project {
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .collect()
+    twinctl::bundle::files(dir, twinctl::bundle::Walk::All, &[]).unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -203,7 +201,8 @@ fn deploy_from_nothing_then_noop_then_site_and_code_changes() {
     std::fs::write(project.path().join("site/index.html"), "<!doctype html><title>twin v2</title>").unwrap();
     let page = project.deploy(&project.bundle("a", ""));
     assert_eq!(page["site"]["uploaded"], 1, "{page}");
-    assert_eq!(page["invalidated"], serde_json::json!(["/"]));
+    // `/` is the default root object, cached apart from `/index.html`: both are invalidated.
+    assert_eq!(page["invalidated"], serde_json::json!(["/", "/index.html"]));
     assert_eq!(page["stack_changes"], 0);
 
     let code = project.deploy(&project.bundle("b", ""));
@@ -214,7 +213,8 @@ fn deploy_from_nothing_then_noop_then_site_and_code_changes() {
     let status = project.json(&["status", "local"]);
     assert_eq!(status["live_version"], "2");
     assert_eq!(status["last_release"]["outcome"], "succeeded");
-    assert_eq!(status["last_release"]["function_version"], "2");
+    assert_eq!(status["last_release"]["function"]["version"], "2");
+    assert_eq!(status["current_release"]["id"], status["last_release"]["id"]);
     assert!(status["last_release"]["site"].as_array().unwrap().iter().all(|o| o["version_id"].is_string()));
 
     // A version whose deep health fails never goes live.
@@ -229,6 +229,75 @@ fn deploy_from_nothing_then_noop_then_site_and_code_changes() {
     let status = project.json(&["status", "local"]);
     assert_eq!(status["live_version"], "2", "the alias stayed where it was");
     assert_eq!(status["last_release"]["outcome"], "failed");
+    assert_eq!(status["current_release"]["function"]["version"], "2", "a failed deploy never becomes current");
+}
+
+/// What Lambda says the `live` alias runs.
+fn live_environment(project: &Project) -> serde_json::Map<String, Value> {
+    let status = project.json(&["status", "local"]);
+    let function = status["outputs"]["FunctionName"].as_str().unwrap().to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(emulator_url())
+            .credentials_provider(aws_sdk_lambda::config::Credentials::new("testing", "testing", None, None, "test"))
+            .load()
+            .await;
+        let lambda = aws_sdk_lambda::Client::new(&config);
+        let live = lambda.get_function_configuration().function_name(&function).qualifier("live").send().await.unwrap();
+        let variables = live.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+        variables.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
+    })
+}
+
+#[test]
+fn a_configuration_only_change_goes_live_as_a_new_smoke_tested_version() {
+    let project = Project::new(0);
+    project.bootstrap();
+    let bundle = project.bundle("a", "");
+    let first = project.deploy(&bundle);
+    assert_eq!(first["function_version"], "1");
+
+    let config_path = project.path().join("twinctl.yaml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let changed =
+        config.replace("      LlmProvider: offline\n", "      LlmProvider: offline\n      LlmModelId: model-two\n");
+    assert_ne!(config, changed);
+    std::fs::write(&config_path, changed).unwrap();
+
+    let second = project.deploy(&bundle);
+    assert_eq!(second["zip_uploaded"], false, "same code: {second}");
+    assert_eq!(second["function_version"], "2", "the new configuration is a version of its own: {second}");
+    assert_eq!(second["alias_moved"], true);
+    assert_eq!(live_environment(&project)["LLM_MODEL_ID"], "model-two", "the live version carries the new value");
+
+    let again = project.deploy(&bundle);
+    assert_eq!(again["function_version"], "2", "nothing changed, nothing published: {again}");
+    assert_eq!(again["alias_moved"], false);
+}
+
+#[test]
+fn no_traffic_reaches_a_version_before_it_passed_a_smoke_test() {
+    let project = Project::new(0);
+    project.bootstrap();
+    let broken = project.run(&[
+        "deploy",
+        "local",
+        "--artifacts",
+        project.bundle("broken", "export S3_PERSONA_KEY=nobody.txt").to_str().unwrap(),
+    ]);
+    assert_eq!(broken.status.code(), Some(1), "{}", stderr(&broken));
+    let status = project.json(&["status", "local"]);
+    assert_eq!(status["live_version"], Value::Null, "no alias, so nothing (not $LATEST) serves: {status}");
+    assert_eq!(status["current_release"], Value::Null);
+    assert_eq!(status["last_release"]["outcome"], "failed");
+
+    let fixed = project.deploy(&project.bundle("fixed", ""));
+    assert_eq!(fixed["alias_moved"], true, "{fixed}");
+    let status = project.json(&["status", "local"]);
+    assert_eq!(status["live_version"], fixed["function_version"]);
+    assert_eq!(status["outputs"]["LiveVersion"], fixed["function_version"], "the stack records the live version");
 }
 
 #[test]

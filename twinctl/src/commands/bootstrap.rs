@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::artifacts;
+use crate::aws::stack::{self, TemplateSource, Waiting};
 use crate::cli::EnvArgs;
 use crate::context::Context;
-use crate::error::{Error, Result};
-use crate::stack;
+use crate::error::Result;
 
 #[derive(Debug, Serialize)]
 struct BootstrapReport {
@@ -22,42 +23,36 @@ struct BootstrapReport {
 }
 
 pub async fn run(ctx: &Context, args: &EnvArgs) -> Result<()> {
-    let environment = ctx.config.environment(&args.env)?;
-    let aws = ctx.aws(environment).await?;
-    let caller = ctx.caller(&aws).await?;
-    let name = ctx.config.bootstrap_stack_name(environment);
+    let target = ctx.target(&args.env).await?;
+    let caller = target.aws.caller().await?;
+    let name = &target.bootstrap_stack_name;
     let template_path = ctx.config.resolve(&ctx.config.templates.bootstrap);
     let template = std::fs::read_to_string(&template_path)
         .with_context(|| format!("failed to read {}", template_path.display()))?;
     let parameters = BTreeMap::from([("ProjectName".to_owned(), ctx.config.project.clone())]);
 
-    let cfn = aws.cloudformation();
+    let cfn = target.aws.cloudformation();
+    let waiting = Waiting::for_endpoint(target.aws.is_emulator());
     let phase = ctx.printer.phase("bootstrap");
-    let plan = stack::plan(&cfn, &name, &template, &parameters, &phase).await?;
+    stack::remove_dead(&cfn, name, &waiting, &phase).await?;
+    // The artifacts bucket does not exist before this stack: the (small) template goes inline.
+    let plan = stack::plan(&cfn, name, &TemplateSource::Body(template), &parameters, &waiting, &phase).await?;
     for line in stack::render(&plan).lines() {
         phase.println(line);
     }
-    let settled = stack::execute(&cfn, &plan, &phase).await?;
+    let settled = stack::execute(&cfn, &plan, &waiting, &phase).await?;
     phase.finish(if plan.is_empty() { "no changes" } else { "deployed" });
     let outputs = stack::outputs(&settled);
-    if !outputs.contains_key("ArtifactsBucketName") {
-        return Err(Error::Internal(anyhow::anyhow!("stack {name} has no ArtifactsBucketName output")));
-    }
+    let bucket = artifacts::bucket_from_outputs(name, &outputs)?;
     let report = BootstrapReport {
-        stack: name,
+        stack: name.clone(),
         account: caller.account,
-        region: aws.region,
+        region: target.aws.region.clone(),
         changed: !plan.is_empty(),
         outputs,
     };
     ctx.printer.result(&report, || {
-        format!(
-            "{} in {} ({}): artifacts bucket {}",
-            report.stack,
-            report.account,
-            report.region,
-            report.outputs.get("ArtifactsBucketName").map(String::as_str).unwrap_or("?")
-        )
+        format!("{} in {} ({}): artifacts bucket {bucket}", report.stack, report.account, report.region)
     });
     Ok(())
 }

@@ -14,11 +14,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 
+use anyhow::Context as _;
+
+use crate::aws::{Aws, lambda};
 use crate::cli::ServeArgs;
-use crate::context::{Aws, Context};
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::local_function::LocalFunction;
-use crate::{function, stack};
 
 struct Served {
     aws: Aws,
@@ -28,35 +30,31 @@ struct Served {
 }
 
 pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<()> {
-    let environment = ctx.config.environment(&args.env)?;
-    let aws = ctx.aws(environment).await?;
-    if aws.endpoint_url.is_none() {
+    let target = ctx.target(&args.env).await?;
+    if !target.aws.is_emulator() {
         return Err(Error::user(format!(
             "`serve` runs what is deployed to an emulator; environment {} has no endpoint_url",
             args.env
         )));
     }
-    let cfn = aws.cloudformation();
-    let name = ctx.config.stack_name(&args.env, environment);
-    let not_deployed =
-        || Error::user_with_hint(format!("{name} is not deployed"), format!("run `twinctl deploy {}` first", args.env));
-    let outputs = stack::outputs(&stack::describe(&cfn, &name).await?.ok_or_else(not_deployed)?);
-    let function_name = outputs.get("FunctionName").cloned().ok_or_else(not_deployed)?;
-    let site_bucket = outputs.get("FrontendBucketName").cloned().ok_or_else(not_deployed)?;
-    let bootstrap =
-        stack::describe(&cfn, &ctx.config.bootstrap_stack_name(environment)).await?.ok_or_else(not_deployed)?;
-    let artifacts = stack::outputs(&bootstrap).remove("ArtifactsBucketName").ok_or_else(not_deployed)?;
-
-    let lambda = aws.lambda();
-    let version = function::alias_version(&lambda, &function_name).await?.ok_or_else(not_deployed)?;
-    let configuration = function::version_configuration(&lambda, &function_name, &version).await?;
-    let code_sha256 = configuration.code_sha256.unwrap_or_default();
-    let variables = configuration.environment;
+    let function_name = target.output("FunctionName")?.to_owned();
+    let site_bucket = target.output("FrontendBucketName")?.to_owned();
+    let artifacts = target.artifacts_bucket()?.to_owned();
+    let version = target.live_version.clone().ok_or_else(|| {
+        Error::user_with_hint(
+            format!("{} has no live version yet", target.stack_name),
+            format!("run `twinctl deploy {}` first", args.env),
+        )
+    })?;
+    let configuration = lambda::version_configuration(&target.aws.lambda(), &function_name, &version).await?;
+    let aws = target.aws.clone();
     let work_dir = ctx.config.resolve(Path::new("target/twin/run"));
-    std::fs::create_dir_all(&work_dir).map_err(anyhow::Error::from)?;
+    std::fs::create_dir_all(&work_dir).with_context(|| format!("failed to create {}", work_dir.display()))?;
     let phase = ctx.printer.phase("serve");
     phase.message(format!("starting {function_name}:{version}"));
-    let running = LocalFunction::start(&aws, &artifacts, &code_sha256, &variables, &work_dir).await?;
+    let running =
+        LocalFunction::start(&aws, &artifacts, &configuration.code_sha256, &configuration.environment, &work_dir)
+            .await?;
     phase.finish(format!("{function_name}:{version} running at {} (log {})", running.url, running.log.display()));
 
     let served = Arc::new(Served { aws, site_bucket, api_url: running.url.clone(), http: reqwest::Client::new() });
@@ -64,7 +62,7 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| Error::user(format!("cannot listen on {}: {e}", args.listen)))?;
-    let url = format!("http://{}", listener.local_addr().map_err(anyhow::Error::from)?);
+    let url = format!("http://{}", listener.local_addr().context("failed to read the listening address")?);
     ctx.printer.result(&serde_json::json!({ "url": url, "version": version }), || {
         format!("The twin ({} version {version}) is served at {url} — Ctrl-C stops it.", args.env)
     });

@@ -1,4 +1,5 @@
-//! `twinctl status <env>`: the stack's status and outputs, the live version, the last release.
+//! `twinctl status <env>`: the stack's status and outputs, the live version, the release now
+//! current and the newest release (which differs when the last deploy failed).
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,6 @@ use crate::cli::EnvArgs;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::release::{self, Release};
-use crate::{function, stack};
 
 #[derive(Debug, Serialize)]
 struct Status {
@@ -17,41 +17,50 @@ struct Status {
     stack_status: Option<String>,
     outputs: BTreeMap<String, String>,
     live_version: Option<String>,
+    current_release: Option<Release>,
     last_release: Option<Release>,
 }
 
 pub async fn run(ctx: &Context, args: &EnvArgs) -> Result<()> {
-    let environment = ctx.config.environment(&args.env)?;
-    let aws = ctx.aws(environment).await?;
-    let cfn = aws.cloudformation();
-    let name = ctx.config.stack_name(&args.env, environment);
-    let stack = stack::describe(&cfn, &name).await?;
-    let outputs = stack.as_ref().map(stack::outputs).unwrap_or_default();
-    let live_version = match outputs.get("FunctionName") {
-        Some(function_name) => function::alias_version(&aws.lambda(), function_name).await?,
-        None => None,
-    };
-    let bootstrap = stack::describe(&cfn, &ctx.config.bootstrap_stack_name(environment)).await?;
-    let last_release = match bootstrap.as_ref().and_then(|b| stack::outputs(b).remove("ArtifactsBucketName")) {
-        Some(bucket) => release::latest(&aws.s3(), &bucket, &args.env).await?,
-        None => None,
+    let target = ctx.target(&args.env).await?;
+    let (current_release, last_release) = match &target.artifacts_bucket {
+        Some(bucket) => {
+            let s3 = target.aws.s3();
+            (release::current(&s3, bucket, &args.env).await?, release::latest(&s3, bucket, &args.env).await?)
+        }
+        None => (None, None),
     };
     let status = Status {
         environment: args.env.clone(),
-        stack: name.clone(),
-        stack_status: stack.as_ref().and_then(|s| s.stack_status()).map(|s| s.as_str().to_owned()),
-        outputs,
-        live_version,
+        stack: target.stack_name.clone(),
+        stack_status: target.stack.as_ref().and_then(|s| s.stack_status()).map(|s| s.as_str().to_owned()),
+        outputs: target.outputs.clone(),
+        live_version: target.live_version.clone(),
+        current_release,
         last_release,
     };
     ctx.printer.result(&status, || render(&status));
-    if stack.is_none() {
+    if target.stack.is_none() {
         return Err(Error::user_with_hint(
-            format!("stack {name} does not exist"),
+            format!("stack {} does not exist", target.stack_name),
             format!("deploy it with `twinctl deploy {}`", args.env),
         ));
     }
     Ok(())
+}
+
+fn describe(release: &Option<Release>) -> String {
+    match release {
+        Some(release) => format!(
+            "{} {} at {} by {}{}",
+            release.id,
+            release.outcome.as_str(),
+            release.finished_at,
+            release.actor,
+            release.git_sha.as_deref().map(|sha| format!(" ({})", &sha[..sha.len().min(12)])).unwrap_or_default()
+        ),
+        None => "-".to_owned(),
+    }
 }
 
 fn render(status: &Status) -> String {
@@ -61,17 +70,10 @@ fn render(status: &Status) -> String {
         status.stack,
         status.stack_status.as_deref().unwrap_or("not deployed")
     );
-    text.push_str(&format!("  live version: {}\n", status.live_version.as_deref().unwrap_or("-")));
-    match &status.last_release {
-        Some(release) => text.push_str(&format!(
-            "  last release: {} {} at {} by {}{}\n",
-            release.id,
-            release.outcome,
-            release.finished_at,
-            release.actor,
-            release.git_sha.as_deref().map(|sha| format!(" ({})", &sha[..sha.len().min(12)])).unwrap_or_default()
-        )),
-        None => text.push_str("  last release: -\n"),
+    text.push_str(&format!("  live version:    {}\n", status.live_version.as_deref().unwrap_or("-")));
+    text.push_str(&format!("  current release: {}\n", describe(&status.current_release)));
+    if status.last_release.as_ref().map(|r| &r.id) != status.current_release.as_ref().map(|r| &r.id) {
+        text.push_str(&format!("  last release:    {}\n", describe(&status.last_release)));
     }
     for (key, value) in &status.outputs {
         text.push_str(&format!("  {key}: {value}\n"));

@@ -1,0 +1,88 @@
+//! SDK errors: one helper gives every failed call its context ("failed to <verb> <noun>: <the
+//! SDK's whole chain>"), and named predicates classify errors the same way everywhere.
+//!
+//! Must not: decide what an error means for a command (absent, retry, fail): callers do, by
+//! name, with these predicates.
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::error::{Error, Result};
+
+/// Adds context to a failed SDK call; the result is an internal error (exit 2).
+pub trait SdkContext<T> {
+    fn sdk_context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E> SdkContext<T> for std::result::Result<T, SdkError<E, HttpResponse>>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn sdk_context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| {
+            let text = DisplayErrorContext(&e).to_string();
+            if is_missing_credentials(&text) {
+                return missing_credentials();
+            }
+            Error::Internal(anyhow::anyhow!("{}: {text}", what()))
+        })
+    }
+}
+
+/// The SDK reports an empty credential chain as a dispatch failure; only its text tells.
+pub(crate) fn is_missing_credentials(text: &str) -> bool {
+    text.contains("CredentialsNotLoaded") || text.contains("no providers in chain provided credentials")
+}
+
+pub(crate) fn missing_credentials() -> Error {
+    Error::user_with_hint(
+        "no AWS credentials found",
+        "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile",
+    )
+}
+
+fn status<E>(error: &SdkError<E, HttpResponse>) -> Option<u16> {
+    error.raw_response().map(|r| r.status().as_u16())
+}
+
+/// The thing named does not exist: a missing key, bucket, function, alias, stack, distribution.
+/// HEAD requests carry no error body, so a bare 404 counts too. CloudFormation says a stack is
+/// missing with a ValidationError whose message ends "does not exist" (DescribeStacks API reference).
+pub fn is_not_found<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    matches!(
+        error.code(),
+        Some(
+            "NotFound"
+                | "NoSuchKey"
+                | "NoSuchBucket"
+                | "NoSuchVersion"
+                | "ResourceNotFoundException"
+                | "NoSuchDistribution"
+                | "NoSuchInvalidation"
+        )
+    ) || status(error) == Some(404)
+        || (error.code() == Some("ValidationError") && error.message().is_some_and(|m| m.contains("does not exist")))
+}
+
+/// AWS asked us to slow down; the call may be retried after a pause.
+pub fn is_throttling<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    matches!(
+        error.code(),
+        Some(
+            "Throttling"
+                | "ThrottlingException"
+                | "ThrottledException"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "RequestThrottled"
+                | "SlowDown"
+        )
+    ) || status(error) == Some(429)
+}
+
+/// A conditional request (`If-Match`, `If-None-Match`) lost: 412, or S3's 409
+/// ConditionalRequestConflict when another conditional write was in flight
+/// (S3 user guide, "Conditional requests").
+pub fn is_precondition_failed<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    matches!(status(error), Some(412 | 409)) || matches!(error.code(), Some("PreconditionFailed"))
+}

@@ -1,0 +1,203 @@
+//! Lambda: the function's versions and its `live` alias.
+//!
+//! Owns: publishing what CloudFormation left in `$LATEST` (after Lambda says the update is
+//! done, guarded by the CodeSha256 being deployed), reading what a version runs (code, environment,
+//! and a digest of its configuration), invoking a version with the smoke request, and moving
+//! the alias. PublishVersion returns the newest version as it is when neither code nor
+//! configuration changed since it was published (Lambda API reference, PublishVersion), so a
+//! configuration-only change gets a version of its own and a no-op deploy gets the live one back.
+//! Must not: decide whether a version may go live (deploy does, after the smoke test).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::client::Waiters as _;
+use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
+use aws_sdk_lambda::primitives::Blob;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::aws::error::{SdkContext, is_not_found};
+use crate::error::{Error, Result};
+
+pub const ALIAS: &str = "live";
+
+/// The version the alias points to, or None when the alias does not exist yet.
+pub async fn alias_version(lambda: &Client, function: &str) -> Result<Option<String>> {
+    match lambda.get_alias().function_name(function).name(ALIAS).send().await {
+        Ok(alias) => Ok(alias.function_version().map(str::to_owned)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e).sdk_context(|| format!("failed to read alias {function}:{ALIAS}")),
+    }
+}
+
+/// What a version runs: its code, its environment variables, and a digest of the
+/// configuration that decides its behaviour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionConfiguration {
+    pub version: String,
+    pub code_sha256: String,
+    pub environment: BTreeMap<String, String>,
+    /// sha256 over what a published version freezes (GetFunctionConfiguration: environment,
+    /// memory, timeout, architectures, role, runtime, handler, storage, layers, KMS key, tracing,
+    /// dead-letter, VPC, logging) — not RevisionId, LastModified or State, which change without
+    /// changing what runs.
+    pub configuration_sha256: String,
+}
+
+impl VersionConfiguration {
+    pub fn from_output(output: &GetFunctionConfigurationOutput) -> Self {
+        let environment: BTreeMap<String, String> = output
+            .environment()
+            .and_then(|env| env.variables())
+            .map(|vars| vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let described = serde_json::json!({
+            "environment": environment,
+            "memory": output.memory_size(),
+            "timeout": output.timeout(),
+            "architectures": output.architectures().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            "role": output.role(),
+            "runtime": output.runtime().map(|r| r.as_str()),
+            "handler": output.handler(),
+            "ephemeral_storage": output.ephemeral_storage().map(|e| e.size()),
+            "layers": output.layers().iter().map(|l| l.arn()).collect::<Vec<_>>(),
+            "kms_key": output.kms_key_arn(),
+            "package_type": output.package_type().map(|p| p.as_str()),
+            "tracing": output.tracing_config().and_then(|t| t.mode()).map(|m| m.as_str()),
+            "dead_letter": output.dead_letter_config().and_then(|d| d.target_arn()),
+            "vpc_subnets": output.vpc_config().map(|v| v.subnet_ids().to_vec()),
+            "log_group": output.logging_config().and_then(|l| l.log_group()),
+            "log_format": output.logging_config().and_then(|l| l.log_format()).map(|f| f.as_str()),
+        });
+        Self {
+            version: output.version().unwrap_or_default().to_owned(),
+            code_sha256: output.code_sha256().unwrap_or_default().to_owned(),
+            environment,
+            configuration_sha256: hex::encode(Sha256::digest(described.to_string().as_bytes())),
+        }
+    }
+}
+
+pub async fn version_configuration(lambda: &Client, function: &str, version: &str) -> Result<VersionConfiguration> {
+    let output = lambda
+        .get_function_configuration()
+        .function_name(function)
+        .qualifier(version)
+        .send()
+        .await
+        .sdk_context(|| format!("failed to read {function}:{version}"))?;
+    Ok(VersionConfiguration::from_output(&output))
+}
+
+/// Publishes `$LATEST` once Lambda has finished applying CloudFormation's update, and waits
+/// until the version is Active. Returns the version's configuration (the existing version
+/// when nothing changed since it was published).
+pub async fn publish(
+    lambda: &Client,
+    function: &str,
+    code_sha256: &str,
+    wait: Duration,
+) -> Result<VersionConfiguration> {
+    // PublishVersion during an update fails with ResourceConflictException.
+    lambda.wait_until_function_updated_v2().function_name(function).wait(wait).await.map_err(|e| {
+        Error::Internal(anyhow::anyhow!("{function} did not finish updating within {} s: {e}", wait.as_secs()))
+    })?;
+    let latest = lambda
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .sdk_context(|| format!("failed to read {function}"))?;
+    if latest.code_sha256() != Some(code_sha256) {
+        return Err(Error::user(format!(
+            "{function}'s $LATEST code ({}) is not the code being deployed ({code_sha256}); another deploy changed it",
+            latest.code_sha256().unwrap_or("unknown")
+        )));
+    }
+    let mut request = lambda.publish_version().function_name(function).code_sha256(code_sha256);
+    // Also guards the configuration: a concurrent change between the read and the publish fails.
+    if let Some(revision) = latest.revision_id() {
+        request = request.revision_id(revision);
+    }
+    let published = request.send().await.sdk_context(|| format!("failed to publish a version of {function}"))?;
+    let version = published
+        .version()
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("Lambda published a version of {function} without a number")))?
+        .to_owned();
+    // Invoking a version before it is Active fails.
+    lambda.wait_until_published_version_active().function_name(function).qualifier(&version).wait(wait).await.map_err(
+        |e| {
+            Error::Internal(anyhow::anyhow!(
+                "{function}:{version} did not become active within {} s: {e}",
+                wait.as_secs()
+            ))
+        },
+    )?;
+    version_configuration(lambda, function, &version).await
+}
+
+/// The smoke request: `GET /api/health?deep=1` as API Gateway (payload v2) would send it.
+pub fn health_event() -> serde_json::Value {
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "GET /api/health",
+        "rawPath": "/api/health",
+        "rawQueryString": "deep=1",
+        "queryStringParameters": {"deep": "1"},
+        "headers": {"host": "twinctl-smoke-test", "x-correlation-id": "twinctl-smoke-test"},
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "twinctl",
+            "domainName": "twinctl-smoke-test",
+            "domainPrefix": "twinctl",
+            "http": {"method": "GET", "path": "/api/health", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "twinctl"},
+            "requestId": "twinctl-smoke-test",
+            "routeKey": "GET /api/health",
+            "stage": "$default",
+            "time": "01/Jan/2026:00:00:00 +0000",
+            "timeEpoch": 0
+        },
+        "isBase64Encoded": false
+    })
+}
+
+/// Invokes `version` on Lambda with the health request; Ok when it answers 200.
+pub async fn smoke_test(lambda: &Client, function: &str, version: &str) -> Result<()> {
+    let output = lambda
+        .invoke()
+        .function_name(function)
+        .qualifier(version)
+        .payload(Blob::new(health_event().to_string()))
+        .send()
+        .await
+        .sdk_context(|| format!("failed to invoke {function}:{version}"))?;
+    if let Some(error) = output.function_error() {
+        let payload = output.payload().map(|p| String::from_utf8_lossy(p.as_ref()).into_owned()).unwrap_or_default();
+        return Err(Error::user(format!("smoke test: {function}:{version} failed ({error}): {payload}")));
+    }
+    let payload: serde_json::Value =
+        output.payload().and_then(|p| serde_json::from_slice(p.as_ref()).ok()).unwrap_or_default();
+    match payload["statusCode"].as_u64() {
+        Some(200) => Ok(()),
+        other => Err(Error::user(format!(
+            "smoke test: {function}:{version} answered {} to GET /api/health?deep=1: {}",
+            other.map(|s| s.to_string()).unwrap_or_else(|| "no status".into()),
+            payload["body"].as_str().unwrap_or_default()
+        ))),
+    }
+}
+
+/// Points the existing alias at `version`.
+pub async fn move_alias(lambda: &Client, function: &str, version: &str) -> Result<()> {
+    lambda
+        .update_alias()
+        .function_name(function)
+        .name(ALIAS)
+        .function_version(version)
+        .send()
+        .await
+        .sdk_context(|| format!("failed to move {function}:{ALIAS} to version {version}"))?;
+    Ok(())
+}

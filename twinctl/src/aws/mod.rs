@@ -1,0 +1,104 @@
+//! The AWS layer: the one place clients are made, SDK errors get their context, and errors are
+//! classified; per-service helpers below it (`stack`, `lambda`, `s3`, `cdn`).
+//!
+//! Must not: know about environments, bundles or releases; it takes names and returns facts.
+
+pub mod cdn;
+pub mod error;
+pub mod lambda;
+pub mod s3;
+pub mod stack;
+
+use aws_config::{BehaviorVersion, Region};
+
+use crate::error::{Error, Result};
+pub use error::{SdkContext, is_not_found, is_precondition_failed, is_throttling};
+
+/// The AWS clients of one environment: one `SdkConfig`, clients made from it.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub sdk: aws_config::SdkConfig,
+    pub region: String,
+    /// An emulator's endpoint; None on AWS.
+    pub endpoint_url: Option<String>,
+}
+
+/// Where to connect: flags first, then the environment's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub profile: Option<String>,
+}
+
+impl Aws {
+    pub async fn connect(connection: Connection) -> Self {
+        let Connection { region, endpoint_url, profile } = connection;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.clone()));
+        if let Some(profile) = &profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &endpoint_url {
+            loader = loader.endpoint_url(url);
+            // The emulator accepts any credentials; a machine without any should still work.
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && profile.is_none() {
+                loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
+                    "emulator",
+                    "emulator",
+                    None,
+                    None,
+                    "twinctl-emulator",
+                ));
+            }
+        }
+        Aws { sdk: loader.load().await, region, endpoint_url }
+    }
+
+    /// True against the local emulator, which answers at once and runs no code.
+    pub fn is_emulator(&self) -> bool {
+        self.endpoint_url.is_some()
+    }
+
+    pub fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
+        aws_sdk_cloudformation::Client::new(&self.sdk)
+    }
+
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::new(&self.sdk)
+    }
+
+    pub fn cloudfront(&self) -> aws_sdk_cloudfront::Client {
+        aws_sdk_cloudfront::Client::new(&self.sdk)
+    }
+
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::new(&self.sdk)
+    }
+
+    /// Path-style addressing against an endpoint override: `bucket.127.0.0.1` does not resolve.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.endpoint_url.is_some()).build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Who is calling, as STS sees it; a clear message when there are no credentials.
+    pub async fn caller(&self) -> Result<Caller> {
+        let identity = self
+            .sts()
+            .get_caller_identity()
+            .send()
+            .await
+            .sdk_context(|| "failed to get the caller identity from STS".to_owned())?;
+        let account = identity
+            .account()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("STS answered without an account")))?
+            .to_owned();
+        Ok(Caller { account, arn: identity.arn().unwrap_or_default().to_owned() })
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Caller {
+    pub account: String,
+    pub arn: String,
+}

@@ -1,0 +1,490 @@
+//! CloudFormation: read a stack, classify its state, plan a change set, show it, execute it
+//! while streaming events, and wait — with a deadline — for it to settle.
+//!
+//! Owns: the stack state machine twinctl accepts —
+//! - REVIEW_IN_PROGRESS (a first CREATE change set was never executed) counts as "no stack
+//!   yet": the next plan is another CREATE change set on the same stack id;
+//! - ROLLBACK_COMPLETE / ROLLBACK_FAILED (a failed first create) can only be deleted: that is
+//!   the explicit [`remove_dead`] step of a deploy, never a side effect of [`plan`];
+//! - UPDATE_ROLLBACK_FAILED stops with the command that recovers it;
+//! - anything else `_IN_PROGRESS` (a crashed or concurrent deploy) is waited for, up to a
+//!   deadline that names what to run next.
+//!
+//! Polling follows [`Waiting`]: fast against the emulator, seconds on AWS, where a CloudFront
+//! distribution takes minutes and DescribeStacks is throttled ("Rate exceeded") when polled
+//! hard. Throttled reads are retried while the deadline allows.
+//! Must not: decide parameters (deploy does) or hold a lock.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, Stack, StackStatus};
+use serde::Serialize;
+
+use crate::aws::error::{SdkContext, is_not_found, is_throttling};
+use crate::error::{Error, Result};
+use crate::output::Phase;
+
+/// How long and how often to poll CloudFormation.
+#[derive(Debug, Clone, Copy)]
+pub struct Waiting {
+    pub first_poll: Duration,
+    pub max_poll: Duration,
+    pub deadline: Duration,
+}
+
+impl Waiting {
+    /// The emulator answers synchronously; AWS takes minutes and throttles hard polling. The SDK
+    /// waiters and `aws cloudformation wait` poll every 30 s; a deploy wants its events sooner,
+    /// so it starts at 2 s and backs off to 10 s.
+    pub fn for_endpoint(emulator: bool) -> Self {
+        if emulator {
+            Self {
+                first_poll: Duration::from_millis(100),
+                max_poll: Duration::from_millis(400),
+                deadline: Duration::from_secs(300),
+            }
+        } else {
+            Self {
+                first_poll: Duration::from_secs(2),
+                max_poll: Duration::from_secs(10),
+                deadline: Duration::from_secs(3600),
+            }
+        }
+    }
+
+    fn next(&self, current: Duration) -> Duration {
+        (current * 3 / 2).min(self.max_poll)
+    }
+}
+
+/// What a stack's status lets twinctl do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackState {
+    /// No stack, or a REVIEW_IN_PROGRESS shell: plan with a CREATE change set.
+    Missing,
+    /// A failed first create: delete, then create.
+    Dead,
+    /// An update whose rollback failed: a person must continue the rollback.
+    UpdateRollbackFailed,
+    /// Something is running: wait.
+    Busy,
+    /// Settled and updatable.
+    Ready,
+}
+
+pub fn state(stack: Option<&Stack>) -> StackState {
+    let Some(status) = stack.and_then(|s| s.stack_status()) else { return StackState::Missing };
+    match status {
+        StackStatus::ReviewInProgress | StackStatus::DeleteComplete => StackState::Missing,
+        StackStatus::RollbackComplete | StackStatus::RollbackFailed => StackState::Dead,
+        StackStatus::UpdateRollbackFailed => StackState::UpdateRollbackFailed,
+        other if other.as_str().ends_with("_IN_PROGRESS") => StackState::Busy,
+        _ => StackState::Ready,
+    }
+}
+
+fn status_text(stack: &Stack) -> String {
+    stack.stack_status().map(|s| s.as_str().to_owned()).unwrap_or_default()
+}
+
+/// One planned resource change.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ResourceChange {
+    pub action: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    /// "True", "False" or "Conditional" for modifications; None for adds and removes.
+    pub replacement: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub stack_name: String,
+    pub change_set_id: Option<String>,
+    pub create: bool,
+    pub changes: Vec<ResourceChange>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.change_set_id.is_none()
+    }
+}
+
+/// Where CloudFormation reads the template from. A body is capped at 51,200 bytes
+/// (CreateChangeSet API reference); a URL in S3 takes up to 1 MB.
+#[derive(Debug, Clone)]
+pub enum TemplateSource {
+    Body(String),
+    Url(String),
+}
+
+/// Reads with throttling retried until the deadline.
+async fn describe_within(cfn: &Client, name: &str, waiting: &Waiting, until: Instant) -> Result<Option<Stack>> {
+    let mut pause = waiting.first_poll;
+    loop {
+        match cfn.describe_stacks().stack_name(name).send().await {
+            Ok(output) => return Ok(output.stacks().first().cloned()),
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) if is_throttling(&e) && Instant::now() + pause < until => {
+                tokio::time::sleep(pause).await;
+                pause = waiting.next(pause) * 2;
+            }
+            Err(e) => return Err(e).sdk_context(|| format!("failed to describe stack {name}")),
+        }
+    }
+}
+
+/// The stack, or None when it does not exist.
+pub async fn describe(cfn: &Client, name: &str) -> Result<Option<Stack>> {
+    let waiting = Waiting::for_endpoint(false);
+    describe_within(cfn, name, &waiting, Instant::now() + Duration::from_secs(60)).await
+}
+
+pub fn outputs(stack: &Stack) -> BTreeMap<String, String> {
+    stack.outputs().iter().filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned()))).collect()
+}
+
+pub fn parameters(stack: &Stack) -> BTreeMap<String, String> {
+    stack
+        .parameters()
+        .iter()
+        .filter_map(|p| Some((p.parameter_key()?.to_owned(), p.parameter_value()?.to_owned())))
+        .collect()
+}
+
+fn deadline_passed(name: &str, stack: &Stack, waiting: &Waiting) -> Error {
+    Error::user_with_hint(
+        format!(
+            "stack {name} is still {} after {} s; CloudFormation carries on without twinctl",
+            status_text(stack),
+            waiting.deadline.as_secs()
+        ),
+        format!(
+            "watch it with `aws cloudformation describe-stack-events --stack-name {name}`; once it settles, run the same twinctl command again"
+        ),
+    )
+}
+
+/// Waits while the stack is busy; returns it settled (None once deleted or never created).
+pub async fn settle(cfn: &Client, name: &str, waiting: &Waiting, phase: &Phase) -> Result<Option<Stack>> {
+    let until = Instant::now() + waiting.deadline;
+    let mut pause = waiting.first_poll;
+    loop {
+        let stack = describe_within(cfn, name, waiting, until).await?;
+        match stack {
+            Some(s) if state(Some(&s)) == StackState::Busy => {
+                if Instant::now() + pause >= until {
+                    return Err(deadline_passed(name, &s, waiting));
+                }
+                phase.message(format!("waiting for {name} ({})", status_text(&s)));
+                tokio::time::sleep(pause).await;
+                pause = waiting.next(pause);
+            }
+            Some(s) if s.stack_status() == Some(&StackStatus::DeleteComplete) => return Ok(None),
+            other => return Ok(other),
+        }
+    }
+}
+
+/// Deploy's explicit clean-up of a failed first create (ROLLBACK_COMPLETE can only be
+/// deleted). Returns true when a stack was removed.
+pub async fn remove_dead(cfn: &Client, name: &str, waiting: &Waiting, phase: &Phase) -> Result<bool> {
+    let stack = settle(cfn, name, waiting, phase).await?;
+    let Some(stack) = stack.filter(|s| state(Some(s)) == StackState::Dead) else { return Ok(false) };
+    phase.println(format!("  {name} is {} from a failed first create: deleting it", status_text(&stack)));
+    cfn.delete_stack().stack_name(name).send().await.sdk_context(|| format!("failed to delete stack {name}"))?;
+    if let Some(still) = settle(cfn, name, waiting, phase).await? {
+        return Err(Error::user(format!(
+            "stack {name} could not be deleted ({}); delete it in the console and deploy again",
+            status_text(&still)
+        )));
+    }
+    Ok(true)
+}
+
+fn no_changes(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+/// Creates a change set and waits for it; an empty one is deleted and reported as such, a
+/// failed one is deleted (with the empty stack shell of a failed first create) and reported.
+/// Deletes nothing else.
+pub async fn plan(
+    cfn: &Client,
+    name: &str,
+    template: &TemplateSource,
+    parameters: &BTreeMap<String, String>,
+    waiting: &Waiting,
+    phase: &Phase,
+) -> Result<Plan> {
+    let existing = settle(cfn, name, waiting, phase).await?;
+    let create = match state(existing.as_ref()) {
+        StackState::Missing => true,
+        StackState::Ready => false,
+        StackState::Dead => {
+            return Err(Error::user_with_hint(
+                format!(
+                    "stack {name} is {} from a failed first create",
+                    existing.as_ref().map(status_text).unwrap_or_default()
+                ),
+                "`twinctl deploy` deletes and recreates it",
+            ));
+        }
+        StackState::UpdateRollbackFailed => {
+            return Err(Error::user_with_hint(
+                format!("stack {name} is UPDATE_ROLLBACK_FAILED: a rollback could not restore some resources"),
+                format!(
+                    "fix what blocked the rollback (see `aws cloudformation describe-stack-events --stack-name {name}`), then run \
+                     `aws cloudformation continue-update-rollback --stack-name {name}` and deploy again"
+                ),
+            ));
+        }
+        StackState::Busy => unreachable!("settle returns only settled stacks"),
+    };
+    let change_set_name = format!("twinctl-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
+    let cfn_parameters: Vec<Parameter> = parameters
+        .iter()
+        .map(|(key, value)| Parameter::builder().parameter_key(key).parameter_value(value).build())
+        .collect();
+    phase.message(format!("creating change set {change_set_name}"));
+    let request = cfn
+        .create_change_set()
+        .stack_name(name)
+        .change_set_name(&change_set_name)
+        .change_set_type(if create { ChangeSetType::Create } else { ChangeSetType::Update })
+        .set_parameters(Some(cfn_parameters))
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam);
+    let request = match template {
+        TemplateSource::Body(body) => request.template_body(body),
+        TemplateSource::Url(url) => request.template_url(url),
+    };
+    let change_set_id = match request.send().await {
+        Ok(output) => output.id().unwrap_or(&change_set_name).to_owned(),
+        Err(e) => {
+            return Err(Error::user(format!(
+                "CloudFormation rejected the change set for {name}: {}",
+                aws_sdk_cloudformation::error::DisplayErrorContext(e)
+            )));
+        }
+    };
+
+    let until = Instant::now() + waiting.deadline;
+    let mut pause = waiting.first_poll;
+    loop {
+        let described = match cfn.describe_change_set().stack_name(name).change_set_name(&change_set_id).send().await {
+            Ok(described) => described,
+            Err(e) if is_throttling(&e) && Instant::now() + pause < until => {
+                tokio::time::sleep(pause).await;
+                pause = waiting.next(pause);
+                continue;
+            }
+            Err(e) => return Err(e).sdk_context(|| format!("failed to describe change set {change_set_name}")),
+        };
+        match described.status() {
+            Some(ChangeSetStatus::CreateComplete) => {
+                let changes = described
+                    .changes()
+                    .iter()
+                    .filter_map(|change| change.resource_change())
+                    .map(|rc| ResourceChange {
+                        action: rc.action().map(|a| a.as_str().to_owned()).unwrap_or_default(),
+                        logical_id: rc.logical_resource_id().unwrap_or_default().to_owned(),
+                        resource_type: rc.resource_type().unwrap_or_default().to_owned(),
+                        replacement: rc.replacement().map(|r| r.as_str().to_owned()),
+                    })
+                    .collect();
+                return Ok(Plan { stack_name: name.to_owned(), change_set_id: Some(change_set_id), create, changes });
+            }
+            Some(ChangeSetStatus::Failed) => {
+                let reason = described.status_reason().unwrap_or_default().to_owned();
+                let failed = Plan {
+                    stack_name: name.to_owned(),
+                    change_set_id: Some(change_set_id),
+                    create,
+                    changes: Vec::new(),
+                };
+                discard(cfn, &failed).await?;
+                if no_changes(&reason) {
+                    return Ok(Plan { change_set_id: None, ..failed });
+                }
+                return Err(Error::user(format!("the change set for {name} failed: {reason}")));
+            }
+            _ if Instant::now() + pause >= until => {
+                return Err(Error::user(format!(
+                    "the change set {change_set_name} for {name} was not ready after {} s",
+                    waiting.deadline.as_secs()
+                )));
+            }
+            _ => {
+                tokio::time::sleep(pause).await;
+                pause = waiting.next(pause);
+            }
+        }
+    }
+}
+
+/// Deletes a planned change set without executing it; for a CREATE change set also the empty
+/// REVIEW_IN_PROGRESS stack it made, so nothing is left behind.
+pub async fn discard(cfn: &Client, plan: &Plan) -> Result<()> {
+    let name = &plan.stack_name;
+    if let Some(id) = &plan.change_set_id {
+        cfn.delete_change_set()
+            .stack_name(name)
+            .change_set_name(id)
+            .send()
+            .await
+            .sdk_context(|| format!("failed to delete change set {id} of {name}"))?;
+    }
+    if plan.create
+        && let Some(shell) = describe(cfn, name).await?
+        && shell.stack_status() == Some(&StackStatus::ReviewInProgress)
+    {
+        cfn.delete_stack()
+            .stack_name(name)
+            .send()
+            .await
+            .sdk_context(|| format!("failed to delete the empty stack {name}"))?;
+    }
+    Ok(())
+}
+
+/// Executes the plan, printing stack events as they happen; returns the settled stack.
+pub async fn execute(cfn: &Client, plan: &Plan, waiting: &Waiting, phase: &Phase) -> Result<Stack> {
+    let name = &plan.stack_name;
+    let Some(change_set_id) = &plan.change_set_id else {
+        return describe(cfn, name).await?.ok_or_else(|| Error::Internal(anyhow::anyhow!("stack {name} vanished")));
+    };
+    let mut seen: HashSet<String> = events(cfn, name).await?.into_iter().map(|e| e.id).collect();
+    cfn.execute_change_set()
+        .stack_name(name)
+        .change_set_name(change_set_id)
+        .send()
+        .await
+        .sdk_context(|| format!("failed to execute change set on {name}"))?;
+
+    let until = Instant::now() + waiting.deadline;
+    let mut pause = waiting.first_poll;
+    let mut failures: Vec<String> = Vec::new();
+    loop {
+        let fresh = match events(cfn, name).await {
+            Ok(events) => events,
+            Err(_) if Instant::now() + pause < until => Vec::new(), // throttled: the next poll reads them
+            Err(e) => return Err(e),
+        };
+        for event in fresh.into_iter().rev() {
+            if !seen.insert(event.id.clone()) {
+                continue;
+            }
+            let reason = event.reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default();
+            phase.println(format!("  {:<28} {:<40} {}{reason}", event.status, event.logical_id, event.resource_type));
+            if event.status.ends_with("_FAILED") {
+                failures.push(format!(
+                    "{} ({}): {}",
+                    event.logical_id,
+                    event.resource_type,
+                    event.reason.unwrap_or_default()
+                ));
+            }
+        }
+        let stack = describe_within(cfn, name, waiting, until)
+            .await?
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("stack {name} disappeared during the update")))?;
+        let status = status_text(&stack);
+        phase.message(format!("{name}: {status}"));
+        if state(Some(&stack)) == StackState::Busy {
+            if Instant::now() + pause >= until {
+                return Err(deadline_passed(name, &stack, waiting));
+            }
+            tokio::time::sleep(pause).await;
+            pause = waiting.next(pause);
+            continue;
+        }
+        if status == "CREATE_COMPLETE" || status == "UPDATE_COMPLETE" {
+            return Ok(stack);
+        }
+        let detail =
+            if failures.is_empty() { String::from("no failure event was reported") } else { failures.join("\n  ") };
+        return Err(Error::user(format!("stack {name} ended in {status}:\n  {detail}")));
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Event {
+    id: String,
+    logical_id: String,
+    resource_type: String,
+    status: String,
+    reason: Option<String>,
+}
+
+/// The stack's most recent events, newest first (one page is enough between polls).
+async fn events(cfn: &Client, name: &str) -> Result<Vec<Event>> {
+    let output = cfn
+        .describe_stack_events()
+        .stack_name(name)
+        .send()
+        .await
+        .sdk_context(|| format!("failed to describe events of stack {name}"))?;
+    Ok(output
+        .stack_events()
+        .iter()
+        .map(|e| Event {
+            id: e.event_id().unwrap_or_default().to_owned(),
+            logical_id: e.logical_resource_id().unwrap_or_default().to_owned(),
+            resource_type: e.resource_type().unwrap_or_default().to_owned(),
+            status: e.resource_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            reason: e.resource_status_reason().map(str::to_owned),
+        })
+        .collect())
+}
+
+/// The changes a first deploy would make, read from the template itself: a CREATE change set
+/// would leave a REVIEW_IN_PROGRESS stack behind, which `diff` must not.
+pub fn template_resources(template: &str) -> Result<Vec<ResourceChange>> {
+    let document: serde_yaml::Value =
+        serde_yaml::from_str(template).map_err(|e| Error::user(format!("the stack template is not YAML: {e}")))?;
+    let resources = document.get("Resources").and_then(|r| r.as_mapping()).cloned().unwrap_or_default();
+    Ok(resources
+        .iter()
+        .filter_map(|(logical_id, body)| {
+            Some(ResourceChange {
+                action: "Add".to_owned(),
+                logical_id: logical_id.as_str()?.to_owned(),
+                resource_type: body.get("Type")?.as_str()?.to_owned(),
+                replacement: None,
+            })
+        })
+        .collect())
+}
+
+/// Renders a plan as a table for people.
+pub fn render(plan: &Plan) -> String {
+    if plan.changes.is_empty() {
+        return format!("{}: no changes", plan.stack_name);
+    }
+    let mut text = format!(
+        "{}: {} change(s){}\n",
+        plan.stack_name,
+        plan.changes.len(),
+        if plan.create { " (new stack)" } else { "" }
+    );
+    for change in &plan.changes {
+        let sign = match change.action.as_str() {
+            "Add" => "+",
+            "Remove" => "-",
+            "Modify" => "~",
+            _ => "?",
+        };
+        let replacement = match change.replacement.as_deref() {
+            Some("True") => "  (REPLACEMENT)",
+            Some("Conditional") => "  (may replace)",
+            _ => "",
+        };
+        text.push_str(&format!("  {sign} {:<36} {}{replacement}\n", change.logical_id, change.resource_type));
+    }
+    text
+}

@@ -1,0 +1,477 @@
+//! The deploy: ordered steps over one [`State`] — `plan → upload → stack → function → site →
+//! cdn → record` — each idempotent and safe to rerun after a crash. The report printed and the
+//! release recorded are both derived from that one state.
+//!
+//! - plan: the bundle (built now, or `--artifacts`), the template, the current release;
+//! - upload: the function zip and the template into the artifacts bucket, by sha256;
+//! - stack: a failed first create is removed, then a change set is shown and executed;
+//! - function: the persona, then `$LATEST` is published once Lambda finished updating it — in
+//!   code *or* configuration — and, when that version is not live, smoke-tested before the
+//!   `live` alias is created (by the stack) or moved (by UpdateAlias) to it. The alias never
+//!   points at `$LATEST`;
+//! - site: desired state → bucket (see [`site`]);
+//! - cdn: the changed paths invalidated, the wait bounded;
+//! - record: the release manifest; a succeeded one becomes current.
+//!
+//! Must not: parse arguments or print results (the command does).
+
+pub mod preview;
+pub mod site;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::artifacts;
+use crate::aws::cdn::{self, Invalidation};
+use crate::aws::lambda::{self, VersionConfiguration};
+use crate::aws::stack::{self, TemplateSource, Waiting};
+use crate::aws::{Caller, s3};
+use crate::bundle::{self, Located, Outcome as BuildOutcome};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::local_function::LocalFunction;
+use crate::lock::{EnvironmentLock, Holder};
+use crate::release::{self, FunctionRecord, Kind, ObjectRecord, Outcome, Release};
+use crate::target::Target;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A bundle built earlier; None builds now.
+    pub artifacts: Option<PathBuf>,
+    pub force_unlock: bool,
+    /// How long to wait for the CloudFront invalidation; zero does not wait.
+    pub invalidation_wait: Duration,
+    pub parallel: usize,
+}
+
+/// Everything a deploy learned and did, in one place.
+#[derive(Debug)]
+struct State {
+    release_id: String,
+    started_at: String,
+    actor: String,
+    host: String,
+    git_sha: Option<String>,
+    current: Option<Release>,
+    bundle: Option<Located>,
+    template: Option<(String, String)>,
+    parameters: BTreeMap<String, String>,
+    zip_uploaded: bool,
+    stack_changes: usize,
+    persona: Option<ObjectRecord>,
+    persona_uploaded: bool,
+    live_before: Option<String>,
+    function: Option<(String, VersionConfiguration)>,
+    alias_moved: bool,
+    site: Option<site::SyncReport>,
+    invalidation: Option<Invalidation>,
+    phases: Vec<(String, f64)>,
+    urls: BTreeMap<String, String>,
+}
+
+/// The result document of `twinctl deploy`.
+#[derive(Debug, Serialize)]
+pub struct DeployReport {
+    pub environment: String,
+    pub release_id: String,
+    pub build: Option<BuildOutcome>,
+    pub stack: String,
+    pub stack_changes: usize,
+    pub zip_uploaded: bool,
+    pub persona_uploaded: bool,
+    pub function_version: Option<String>,
+    /// The live version changed to a version published by this deploy.
+    pub version_published: bool,
+    pub alias_moved: bool,
+    pub site: Option<site::SyncReport>,
+    pub invalidated: Vec<String>,
+    pub invalidation_id: Option<String>,
+    pub invalidation_completed: Option<bool>,
+    pub phases: Vec<(String, f64)>,
+    pub urls: BTreeMap<String, String>,
+}
+
+/// Takes the lock, runs the steps, records the release, releases the lock.
+pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &Options) -> Result<DeployReport> {
+    let bucket = target.artifacts_bucket()?.to_owned();
+    let s3 = target.aws.s3();
+    let phase = ctx.printer.phase("lock");
+    let lock = EnvironmentLock::acquire(
+        s3.clone(),
+        &bucket,
+        &target.name,
+        Holder::current(&caller.arn),
+        options.force_unlock,
+        &ctx.printer,
+    )
+    .await?;
+    phase.finish(format!("{} held", artifacts::lock_key(&target.name)));
+
+    let mut state = State {
+        release_id: release::new_id(),
+        started_at: chrono::Utc::now().to_rfc3339(),
+        actor: caller.arn.clone(),
+        host: lock.holder().host.clone(),
+        git_sha: lock.holder().git_sha.clone(),
+        current: None,
+        bundle: None,
+        template: None,
+        parameters: BTreeMap::new(),
+        zip_uploaded: false,
+        stack_changes: 0,
+        persona: None,
+        persona_uploaded: false,
+        live_before: target.live_version.clone(),
+        function: None,
+        alias_moved: false,
+        site: None,
+        invalidation: None,
+        phases: Vec::new(),
+        urls: BTreeMap::new(),
+    };
+    let outcome = steps(ctx, target, options, &mut state).await;
+    let manifest = state.release(target, &outcome);
+    let recorded = release::record(&s3, &bucket, &manifest).await;
+    let released = lock.release().await;
+    outcome?;
+    recorded?;
+    released?;
+    Ok(state.report(target))
+}
+
+async fn steps(ctx: &Context, target: &mut Target, options: &Options, state: &mut State) -> Result<()> {
+    plan(ctx, target, options, state).await?;
+    upload(ctx, target, state).await?;
+    apply_stack(ctx, target, state).await?;
+    function(ctx, target, state).await?;
+    sync_site(ctx, target, options, state).await?;
+    invalidate(ctx, target, options, state).await
+}
+
+impl State {
+    fn timed(&mut self, name: &str, took: Duration) {
+        self.phases.push((name.to_owned(), took.as_secs_f64()));
+    }
+
+    fn bundle(&self) -> Result<&Located> {
+        self.bundle.as_ref().ok_or_else(|| Error::Internal(anyhow::anyhow!("the deploy has no bundle yet")))
+    }
+
+    fn release(&self, target: &Target, outcome: &Result<()>) -> Release {
+        Release {
+            schema_version: release::SCHEMA_VERSION,
+            id: self.release_id.clone(),
+            environment: target.name.clone(),
+            kind: Kind::Deploy,
+            outcome: if outcome.is_ok() { Outcome::Succeeded } else { Outcome::Failed },
+            rolled_back_to: None,
+            previous: self.current.as_ref().map(|r| r.id.clone()),
+            started_at: self.started_at.clone(),
+            finished_at: chrono::Utc::now().to_rfc3339(),
+            actor: self.actor.clone(),
+            host: self.host.clone(),
+            git_sha: self.git_sha.clone(),
+            stack: target.stack_name.clone(),
+            template_sha256: self.template.as_ref().map(|(_, sha)| sha.clone()),
+            parameters: self.parameters.clone(),
+            function: self.function.as_ref().map(|(name, version)| FunctionRecord {
+                name: name.clone(),
+                version: version.version.clone(),
+                code_sha256: version.code_sha256.clone(),
+                configuration_sha256: version.configuration_sha256.clone(),
+            }),
+            persona: self.persona.clone(),
+            site: self.site.as_ref().map(|s| s.objects.clone()).unwrap_or_default(),
+            site_changed: self.site.as_ref().map(site::SyncReport::changed).unwrap_or(0),
+            error: outcome.as_ref().err().map(ToString::to_string),
+        }
+    }
+
+    fn report(self, target: &Target) -> DeployReport {
+        let version = self.function.as_ref().map(|(_, v)| v.version.clone());
+        DeployReport {
+            environment: target.name.clone(),
+            release_id: self.release_id,
+            build: self.bundle.as_ref().map(|b| b.outcome),
+            stack: target.stack_name.clone(),
+            stack_changes: self.stack_changes,
+            zip_uploaded: self.zip_uploaded,
+            persona_uploaded: self.persona_uploaded,
+            version_published: self.alias_moved && version != self.live_before,
+            function_version: version,
+            alias_moved: self.alias_moved,
+            site: self.site,
+            invalidated: self.invalidation.as_ref().map(|i| i.paths.clone()).unwrap_or_default(),
+            invalidation_id: self.invalidation.as_ref().map(|i| i.id.clone()),
+            invalidation_completed: self.invalidation.as_ref().map(|i| i.completed),
+            phases: self.phases,
+            urls: self.urls,
+        }
+    }
+}
+
+/// The bundle, the template and the release now current.
+async fn plan(ctx: &Context, target: &Target, options: &Options, state: &mut State) -> Result<()> {
+    let started = Instant::now();
+    let located = bundle::resolve(&ctx.config, &ctx.printer, target.architecture, options.artifacts.as_deref()).await?;
+    if located.outcome == BuildOutcome::Built {
+        state.timed("build", started.elapsed());
+    }
+    state.bundle = Some(located);
+    let template_path = ctx.config.resolve(&ctx.config.templates.stack);
+    let template = std::fs::read_to_string(&template_path)
+        .with_context(|| format!("failed to read {}", template_path.display()))?;
+    let sha = s3::sha256_hex(template.as_bytes());
+    state.template = Some((template, sha));
+    state.current = release::current(&target.aws.s3(), target.artifacts_bucket()?, &target.name).await?;
+    Ok(())
+}
+
+/// The function zip and the template, by content.
+async fn upload(ctx: &Context, target: &Target, state: &mut State) -> Result<()> {
+    let phase = ctx.printer.phase("upload");
+    let client = target.aws.s3();
+    let bucket = target.artifacts_bucket()?;
+    let located = state.bundle()?;
+    let code_key = artifacts::function_key(&located.bundle.function.sha256);
+    let zip_uploaded =
+        s3::put_file_if_absent(&client, bucket, &code_key, &located.zip_path(), "application/zip").await?;
+    let (template, sha) = state.template.as_ref().ok_or_else(|| Error::Internal(anyhow::anyhow!("no template")))?;
+    s3::put_bytes_if_absent(&client, bucket, &artifacts::template_key(sha), template.as_bytes(), "application/x-yaml")
+        .await?;
+    state.zip_uploaded = zip_uploaded;
+    let took =
+        phase.finish(if zip_uploaded { format!("{code_key} uploaded") } else { format!("{code_key} already there") });
+    state.timed("upload", took);
+    Ok(())
+}
+
+/// The environment stack's parameters: the configured ones, then what twinctl owns.
+pub fn stack_parameters(ctx: &Context, target: &Target, located: &Located) -> Result<BTreeMap<String, String>> {
+    let mut parameters = target.environment.parameters.clone();
+    parameters.insert("ProjectName".into(), ctx.config.project.clone());
+    parameters.insert("EnvironmentName".into(), target.name.clone());
+    parameters.insert("CodeBucket".into(), target.artifacts_bucket()?.to_owned());
+    parameters.insert("CodeKey".into(), artifacts::function_key(&located.bundle.function.sha256));
+    parameters.insert("Architecture".into(), located.bundle.architecture.clone());
+    // Always the alias's current version (empty before the first): CloudFormation must never
+    // move the alias behind our back.
+    parameters.insert("LiveVersion".into(), target.live_version.clone().unwrap_or_default());
+    Ok(parameters)
+}
+
+fn template_source(target: &Target, sha: &str) -> Result<TemplateSource> {
+    Ok(TemplateSource::Url(s3::https_url(
+        target.artifacts_bucket()?,
+        &target.aws.region,
+        &artifacts::template_key(sha),
+    )))
+}
+
+async fn apply_stack(ctx: &Context, target: &mut Target, state: &mut State) -> Result<()> {
+    let phase = ctx.printer.phase("stack");
+    let cfn = target.aws.cloudformation();
+    let waiting = Waiting::for_endpoint(target.aws.is_emulator());
+    stack::remove_dead(&cfn, &target.stack_name, &waiting, &phase).await?;
+    state.parameters = stack_parameters(ctx, target, state.bundle()?)?;
+    let sha = state.template.as_ref().map(|(_, sha)| sha.clone()).unwrap_or_default();
+    let source = template_source(target, &sha)?;
+    let plan = stack::plan(&cfn, &target.stack_name, &source, &state.parameters, &waiting, &phase).await?;
+    for line in stack::render(&plan).lines() {
+        phase.println(line);
+    }
+    let settled = stack::execute(&cfn, &plan, &waiting, &phase).await?;
+    target.set_stack(settled);
+    state.stack_changes = plan.changes.len();
+    let took = phase.finish(if plan.is_empty() {
+        "no changes".to_owned()
+    } else {
+        format!("{} change(s) applied", plan.changes.len())
+    });
+    state.timed("stack", took);
+    for key in ["SiteUrl", "ApiEndpoint"] {
+        if let Some(value) = target.outputs.get(key) {
+            state.urls.insert(key.to_owned(), value.clone());
+        }
+    }
+    Ok(())
+}
+
+/// How long Lambda may take to finish an update or activate a version.
+const FUNCTION_WAIT: Duration = Duration::from_secs(300);
+
+async fn function(ctx: &Context, target: &mut Target, state: &mut State) -> Result<()> {
+    let phase = ctx.printer.phase("function");
+    let persona_path = ctx.config.resolve(&ctx.config.persona);
+    let persona = std::fs::read(&persona_path)
+        .with_context(|| format!("failed to read the persona {}", persona_path.display()))?;
+    let persona_sha = s3::sha256_hex(&persona);
+    let memory = target.output("MemoryBucketName")?.to_owned();
+    let written =
+        s3::put_if_changed(&target.aws.s3(), &memory, PERSONA_KEY, persona, "text/plain; charset=utf-8").await?;
+    state.persona_uploaded = written.uploaded;
+    state.persona =
+        Some(ObjectRecord { key: PERSONA_KEY.to_owned(), version_id: written.version_id, sha256: persona_sha });
+
+    let function_name = target.output("FunctionName")?.to_owned();
+    let lambda = target.aws.lambda();
+    let code_sha256 = state.bundle()?.bundle.function.code_sha256.clone();
+    let version = lambda::publish(&lambda, &function_name, &code_sha256, FUNCTION_WAIT).await?;
+    let number = version.version.clone();
+    state.function = Some((function_name.clone(), version.clone()));
+    if target.live_version.as_deref() == Some(number.as_str()) {
+        let took = phase.finish(format!("version {number} is already live"));
+        state.timed("function", took);
+        return Ok(());
+    }
+    phase.message(format!("smoke-testing version {number}"));
+    smoke_test(ctx, target, &function_name, &version).await?;
+    if target.live_version.is_some() {
+        // The fast path: traffic moves now, the stack records it next.
+        lambda::move_alias(&lambda, &function_name, &number).await?;
+    }
+    // Before the first smoke-tested version there is no alias: the stack creates it here.
+    state.parameters.insert("LiveVersion".into(), number.clone());
+    let cfn = target.aws.cloudformation();
+    let waiting = Waiting::for_endpoint(target.aws.is_emulator());
+    let sha = state.template.as_ref().map(|(_, sha)| sha.clone()).unwrap_or_default();
+    let source = template_source(target, &sha)?;
+    let record = stack::plan(&cfn, &target.stack_name, &source, &state.parameters, &waiting, &phase).await?;
+    let settled = stack::execute(&cfn, &record, &waiting, &phase).await?;
+    target.set_stack(settled);
+    target.live_version = Some(number.clone());
+    state.alias_moved = true;
+    let took = phase.finish(format!("version {number} passed the smoke test and is live"));
+    state.timed("function", took);
+    Ok(())
+}
+
+/// Where the persona lives in the memory bucket (the runtime's S3_PERSONA_KEY default).
+const PERSONA_KEY: &str = "persona/me.txt";
+
+/// The smoke test of a version: on Lambda, an invocation; against the emulator (which cannot
+/// run code), the version's own zip run on this machine with the version's own environment.
+async fn smoke_test(ctx: &Context, target: &Target, function: &str, version: &VersionConfiguration) -> Result<()> {
+    if !target.aws.is_emulator() {
+        return lambda::smoke_test(&target.aws.lambda(), function, &version.version).await;
+    }
+    let work_dir = ctx.config.resolve(std::path::Path::new("target/twin/run"));
+    std::fs::create_dir_all(&work_dir).with_context(|| format!("failed to create {}", work_dir.display()))?;
+    let running = LocalFunction::start(
+        &target.aws,
+        target.artifacts_bucket()?,
+        &version.code_sha256,
+        &version.environment,
+        &work_dir,
+    )
+    .await?;
+    let result = running.smoke_test().await;
+    running.stop().await;
+    result
+}
+
+/// The per-environment runtime configuration served as `/config.json`: one site build serves
+/// every environment.
+pub fn runtime_config(name: &str) -> Result<Vec<u8>> {
+    let body = serde_json::json!({ "apiBaseUrl": "/api", "environment": name });
+    Ok(serde_json::to_vec_pretty(&body).map_err(anyhow::Error::from)?)
+}
+
+/// The desired site of a bundle: its files plus the runtime configuration.
+pub fn desired_site(
+    ctx: &Context,
+    target: &Target,
+    located: &Located,
+) -> Result<Option<(Vec<site::Desired>, site::CachePolicy)>> {
+    let (Some(site_dir), Some(frontend)) = (located.site_dir(), &ctx.config.frontend) else { return Ok(None) };
+    let cache = site::CachePolicy::new(&frontend.cache)?;
+    let desired = site::desired_from_dir(
+        &site_dir,
+        Some((frontend.runtime_config.as_str(), runtime_config(&target.name)?)),
+        &cache,
+    )?;
+    Ok(Some((desired, cache)))
+}
+
+async fn sync_site(ctx: &Context, target: &Target, options: &Options, state: &mut State) -> Result<()> {
+    let Some((desired, _)) = desired_site(ctx, target, state.bundle()?)? else { return Ok(()) };
+    let phase = ctx.printer.phase("site");
+    let client = target.aws.s3();
+    let bucket = target.output("FrontendBucketName")?.to_owned();
+    let recorded = state.current.as_ref().map(|r| r.site.clone()).unwrap_or_default();
+    let current = site::current(&client, &bucket, &recorded, options.parallel).await?;
+    let plan = site::plan(desired, &current);
+    let bar = ctx.printer.bar(0, "files");
+    let synced = site::apply(&client, &bucket, plan, &current, options.parallel, &bar).await?;
+    bar.finish_and_clear();
+    let took = phase.finish(format!(
+        "{} uploaded, {} re-described, {} unchanged, {} deleted",
+        synced.uploaded, synced.redescribed, synced.skipped, synced.deleted
+    ));
+    state.timed("site", took);
+    state.site = Some(synced);
+    Ok(())
+}
+
+async fn invalidate(ctx: &Context, target: &Target, options: &Options, state: &mut State) -> Result<()> {
+    let Some(changed) = state.site.as_ref().map(|s| s.invalidate.clone()).filter(|c| !c.is_empty()) else {
+        return Ok(());
+    };
+    let phase = ctx.printer.phase("cdn");
+    let distribution = target.output("DistributionId")?.to_owned();
+    let invalidation = cdn::invalidate(
+        &target.aws.cloudfront(),
+        &distribution,
+        cdn::paths_for(&changed),
+        &state.release_id,
+        options.invalidation_wait,
+        &phase,
+    )
+    .await?;
+    let took = if invalidation.completed {
+        phase.finish(format!("{} path(s) invalidated", invalidation.paths.len()))
+    } else {
+        let waited = options.invalidation_wait.as_secs();
+        ctx.printer.warn(format!(
+            "invalidation {} of {distribution} is still in progress after {waited} s; CloudFront finishes it on its own \
+             (the origin already serves the new files; cached copies expire by their Cache-Control)",
+            invalidation.id
+        ));
+        phase.finish(format!("{} path(s) invalidating ({})", invalidation.paths.len(), invalidation.id))
+    };
+    state.timed("cdn", took);
+    state.invalidation = Some(invalidation);
+    Ok(())
+}
+
+impl DeployReport {
+    pub fn summary(&self) -> String {
+        let mut text = format!("deployed {} (release {})\n", self.environment, self.release_id);
+        let phases: Vec<String> = self.phases.iter().map(|(name, seconds)| format!("{name} {seconds:.1}s")).collect();
+        text.push_str(&format!("  phases:   {}\n", phases.join(", ")));
+        text.push_str(&format!("  stack:    {} ({} change(s))\n", self.stack, self.stack_changes));
+        text.push_str(&format!(
+            "  function: version {}{}{}\n",
+            self.function_version.as_deref().unwrap_or("?"),
+            if self.version_published { " (new)" } else { "" },
+            if self.alias_moved { ", alias moved" } else { ", alias unchanged" }
+        ));
+        if let Some(site) = &self.site {
+            text.push_str(&format!(
+                "  site:     {} uploaded, {} re-described, {} unchanged, {} deleted\n",
+                site.uploaded, site.redescribed, site.skipped, site.deleted
+            ));
+        }
+        if !self.invalidated.is_empty() {
+            text.push_str(&format!("  cdn:      invalidated {}\n", self.invalidated.join(" ")));
+        }
+        for (name, url) in &self.urls {
+            text.push_str(&format!("  {name}: {url}\n"));
+        }
+        text
+    }
+}

@@ -1,0 +1,105 @@
+//! One environment, resolved once when a command starts: its configuration, its AWS clients,
+//! its stack and bootstrap stack names, and what exists now — the artifacts bucket, the stack
+//! and its outputs, the live version. Every command takes a [`Target`]; nobody looks the
+//! environment up again.
+//!
+//! Fields that may not exist yet are `Option`s: bootstrap runs before the artifacts bucket
+//! exists, a first deploy before the stack has outputs or the function an alias.
+//! Must not: change anything in AWS.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_cloudformation::types::Stack;
+
+use crate::artifacts;
+use crate::aws::{self, Aws, Connection};
+use crate::config::{Architecture, Environment};
+use crate::context::Context;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub environment: Environment,
+    pub architecture: Architecture,
+    pub aws: Aws,
+    pub stack_name: String,
+    pub bootstrap_stack_name: String,
+    /// None until `twinctl bootstrap` has run.
+    pub artifacts_bucket: Option<String>,
+    /// None before the first deploy (a REVIEW_IN_PROGRESS shell counts as none).
+    pub stack: Option<Stack>,
+    pub outputs: BTreeMap<String, String>,
+    /// The version the `live` alias points to; None before the first smoke-tested version.
+    pub live_version: Option<String>,
+}
+
+impl Context {
+    /// Resolves environment `name`: reads the bootstrap stack, the stack and the alias.
+    pub async fn target(&self, name: &str) -> Result<Target> {
+        let environment = self.config.environment(name)?.clone();
+        let connection = Connection {
+            region: self.global.region.clone().unwrap_or_else(|| environment.region.clone()),
+            endpoint_url: self.global.endpoint_url.clone().or_else(|| environment.endpoint_url.clone()),
+            profile: self.global.profile.clone(),
+        };
+        let aws = Aws::connect(connection).await;
+        let stack_name = self.config.stack_name(name, &environment);
+        let bootstrap_stack_name = self.config.bootstrap_stack_name(&environment);
+        let cfn = aws.cloudformation();
+        let artifacts_bucket = match aws::stack::describe(&cfn, &bootstrap_stack_name).await? {
+            Some(bootstrap) if aws::stack::state(Some(&bootstrap)) != aws::stack::StackState::Missing => {
+                Some(artifacts::bucket_from_outputs(&bootstrap_stack_name, &aws::stack::outputs(&bootstrap))?)
+            }
+            _ => None,
+        };
+        let stack = aws::stack::describe(&cfn, &stack_name)
+            .await?
+            .filter(|s| aws::stack::state(Some(s)) != aws::stack::StackState::Missing);
+        let outputs = stack.as_ref().map(aws::stack::outputs).unwrap_or_default();
+        let live_version = match outputs.get("FunctionName") {
+            Some(function) => aws::lambda::alias_version(&aws.lambda(), function).await?,
+            None => None,
+        };
+        Ok(Target {
+            name: name.to_owned(),
+            architecture: self.config.architecture(&environment),
+            environment,
+            aws,
+            stack_name,
+            bootstrap_stack_name,
+            artifacts_bucket,
+            stack,
+            outputs,
+            live_version,
+        })
+    }
+}
+
+impl Target {
+    /// The artifacts bucket, or how to create it.
+    pub fn artifacts_bucket(&self) -> Result<&str> {
+        self.artifacts_bucket.as_deref().ok_or_else(|| {
+            Error::user_with_hint(
+                format!("the bootstrap stack {} does not exist in {}", self.bootstrap_stack_name, self.aws.region),
+                format!("run `twinctl bootstrap {}` first", self.name),
+            )
+        })
+    }
+
+    /// A stack output of a deployed environment, or how to deploy it.
+    pub fn output(&self, key: &str) -> Result<&str> {
+        self.outputs.get(key).map(String::as_str).ok_or_else(|| {
+            Error::user_with_hint(
+                format!("{} is not deployed (its stack has no {key} output)", self.stack_name),
+                format!("run `twinctl deploy {}` first", self.name),
+            )
+        })
+    }
+
+    /// Refreshes the stack and its outputs after the stack changed.
+    pub fn set_stack(&mut self, stack: Stack) {
+        self.outputs = aws::stack::outputs(&stack);
+        self.stack = Some(stack);
+    }
+}
