@@ -18,6 +18,7 @@ pub mod error;
 pub mod local_function;
 pub mod lock;
 pub mod output;
+pub mod provenance;
 pub mod release;
 pub mod target;
 

@@ -1,16 +1,30 @@
-//! The environment lock: `locks/<env>.json` in the artifacts bucket, created with
-//! `If-None-Match: *` so exactly one deploy of an environment runs at a time. A second deploy
-//! fails fast naming the holder; `--force-unlock` removes a lock left by a crashed deploy.
+//! The environment lock: `locks/<env>.json` in the artifacts bucket, so exactly one deploy (or
+//! rollback, or destroy) of an environment runs at a time.
+//!
+//! A lease, not a flag: the body carries an expiry that the holder renews while it works. The
+//! lock is created with `If-None-Match: *`; a held lock fails fast naming its holder; an
+//! expired one — or one whose holder is a dead process of this same Linux host — is taken over
+//! with `If-Match` on the ETag read, so two contenders cannot both win. Renewal and release
+//! are conditional on our own ETag too, so a holder whose lease was taken never deletes the
+//! newcomer's lock (S3 user guide, "Conditional writes" and "Conditional deletes": 412 on a
+//! mismatch, 409 on a concurrent conditional write; deletes need s3:DeleteObject and s3:GetObject).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts;
-use crate::aws::error::{SdkContext, is_precondition_failed};
-use crate::aws::s3;
+use crate::aws::error::{SdkContext, is_not_found, is_precondition_failed};
 use crate::error::{Error, Result};
 use crate::output::Printer;
+use crate::provenance;
+
+/// How long a lock outlives its last renewal. A killed deploy blocks the next one for at most this.
+pub const LEASE: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Holder {
@@ -20,37 +34,103 @@ pub struct Holder {
     pub pid: u32,
     pub since: String,
     pub git_sha: Option<String>,
+    /// RFC 3339; renewed while the holder works.
+    pub expires_at: String,
 }
 
 impl Holder {
     pub fn current(actor: &str) -> Self {
+        let now = Utc::now();
         Self {
             id: uuid::Uuid::new_v4().to_string(),
             actor: actor.to_owned(),
-            host: hostname(),
+            host: provenance::hostname(),
             pid: std::process::id(),
-            since: chrono::Utc::now().to_rfc3339(),
-            git_sha: git_sha(),
+            since: now.to_rfc3339(),
+            git_sha: provenance::git_sha(),
+            expires_at: expiry(now, LEASE),
         }
     }
-}
 
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".to_owned())
-}
-
-/// The commit being deployed: CI's variable, else `git rev-parse HEAD`.
-pub fn git_sha() -> Option<String> {
-    if let Ok(sha) = std::env::var("GITHUB_SHA") {
-        return Some(sha);
+    fn expired(&self, now: DateTime<Utc>) -> bool {
+        // An unreadable expiry is treated as expired: the lock is then only as strong as its body.
+        DateTime::parse_from_rfc3339(&self.expires_at).map(|at| at < now).unwrap_or(true)
     }
-    let output = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok()?;
-    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+
+    /// Why this holder may be replaced, if it may.
+    fn replaceable(&self, by: &Holder, now: DateTime<Utc>) -> Option<String> {
+        if self.expired(now) {
+            return Some(format!("its lease expired at {}", self.expires_at));
+        }
+        if self.host == by.host && provenance::process_alive(self.pid) == Some(false) {
+            return Some(format!("its holder (pid {} on this host) is gone", self.pid));
+        }
+        None
+    }
+
+    fn describe(&self, environment: &str) -> String {
+        format!(
+            "environment {environment} is locked by {} on {} (pid {}) since {}{}, until {} unless renewed",
+            self.actor,
+            self.host,
+            self.pid,
+            self.since,
+            self.git_sha.as_ref().map(|sha| format!(", deploying {sha}")).unwrap_or_default(),
+            self.expires_at
+        )
+    }
+}
+
+fn expiry(now: DateTime<Utc>, lease: Duration) -> String {
+    (now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)).to_rfc3339()
+}
+
+/// The lock's holder and ETag, None when there is no lock; an unreadable lock is an error.
+async fn read(client: &Client, bucket: &str, key: &str) -> Result<Option<(Holder, String)>> {
+    let object = match client.get_object().bucket(bucket).key(key).send().await {
+        Ok(object) => object,
+        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(e).sdk_context(|| format!("failed to read lock s3://{bucket}/{key}")),
+    };
+    let etag = object.e_tag().unwrap_or_default().to_owned();
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("failed to read lock s3://{bucket}/{key}: {e}")))?
+        .into_bytes();
+    let holder = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::user_with_hint(
+            format!("the lock s3://{bucket}/{key} is not readable: {e}"),
+            "if no deploy is running, rerun with --force-unlock",
+        )
+    })?;
+    Ok(Some((holder, etag)))
+}
+
+/// Writes the lock: `If-None-Match: *` to create, `If-Match: <etag>` to take over or renew.
+/// Returns the new ETag, or None when the condition failed.
+async fn write(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    holder: &Holder,
+    if_match: Option<&str>,
+) -> Result<Option<String>> {
+    let body = serde_json::to_vec_pretty(holder).map_err(anyhow::Error::from)?;
+    let request =
+        client.put_object().bucket(bucket).key(key).content_type("application/json").body(ByteStream::from(body));
+    let request = match if_match {
+        Some(etag) => request.if_match(etag),
+        None => request.if_none_match("*"),
+    };
+    match request.send().await {
+        Ok(output) => Ok(Some(output.e_tag().unwrap_or_default().to_owned())),
+        Err(e) if is_precondition_failed(&e) => Ok(None),
+        // If-Match on a key that was deleted meanwhile.
+        Err(e) if if_match.is_some() && is_not_found(&e) => Ok(None),
+        Err(e) => Err(e).sdk_context(|| format!("failed to write lock s3://{bucket}/{key}")),
+    }
 }
 
 #[derive(Debug)]
@@ -59,106 +139,296 @@ pub struct EnvironmentLock {
     bucket: String,
     key: String,
     holder: Holder,
-}
-
-fn process_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// The lock's holder, None when there is no lock; an unreadable lock is an error.
-async fn read_holder(client: &Client, bucket: &str, key: &str) -> Result<Option<Holder>> {
-    let Some(bytes) = s3::get(client, bucket, key).await? else { return Ok(None) };
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-        Error::user_with_hint(
-            format!("the lock s3://{bucket}/{key} is not readable: {e}"),
-            "if no deploy is running, rerun with --force-unlock",
-        )
-    })
+    /// Our current ETag, shared with the renewal task.
+    etag: Arc<Mutex<String>>,
+    renewal: tokio::task::JoinHandle<()>,
 }
 
 impl EnvironmentLock {
-    /// Takes the lock, or fails naming who holds it. A lock held by a process of this host
-    /// that no longer exists (a deploy killed mid-way) is taken over with a warning.
+    /// Takes the lock for `lease` (renewed until released), or fails naming who holds it.
     pub async fn acquire(
         client: Client,
         bucket: &str,
         environment: &str,
-        holder: Holder,
+        mut holder: Holder,
         force: bool,
         printer: &Printer,
+        lease: Duration,
     ) -> Result<Self> {
         let key = artifacts::lock_key(environment);
-        let existing = if force { None } else { read_holder(&client, bucket, &key).await? };
-        let stale = match existing {
-            Some(previous) if previous.host == holder.host && !process_alive(previous.pid) => {
-                printer.warn(format!(
-                    "taking over the lock of environment {environment}: its holder (pid {} on this host, since {}) is gone",
-                    previous.pid, previous.since
+        holder.expires_at = expiry(Utc::now(), lease);
+        // Two rounds: the lock may vanish between a failed create and the read.
+        for _ in 0..2 {
+            if let Some(etag) = write(&client, bucket, &key, &holder, None).await? {
+                return Ok(Self::held(client, bucket, key, holder.clone(), etag, lease, printer));
+            }
+            let Some((other, etag)) = read(&client, bucket, &key).await? else { continue };
+            let reason = if force { Some("--force-unlock".to_owned()) } else { other.replaceable(&holder, Utc::now()) };
+            let Some(reason) = reason else {
+                return Err(Error::user_with_hint(
+                    other.describe(environment),
+                    "wait for that deploy to finish; if it crashed, its lease expires, or rerun with --force-unlock",
                 ));
-                true
+            };
+            printer.warn(format!(
+                "taking over the lock of environment {environment} from {} (pid {} on {}): {reason}",
+                other.actor, other.pid, other.host
+            ));
+            if let Some(etag) = write(&client, bucket, &key, &holder, Some(&etag)).await? {
+                return Ok(Self::held(client, bucket, key, holder.clone(), etag, lease, printer));
             }
-            _ => false,
+        }
+        let message = match read(&client, bucket, &key).await? {
+            Some((other, _)) => other.describe(environment),
+            None => format!("environment {environment} is locked (s3://{bucket}/{key})"),
         };
-        if force || stale {
-            client
-                .delete_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .sdk_context(|| format!("failed to remove lock s3://{bucket}/{key}"))?;
-        }
-        let body = serde_json::to_vec_pretty(&holder).map_err(anyhow::Error::from)?;
-        let put = client
-            .put_object()
-            .bucket(bucket)
-            .key(&key)
-            .if_none_match("*")
-            .content_type("application/json")
-            .body(ByteStream::from(body))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(Self { client, bucket: bucket.to_owned(), key, holder }),
-            Err(e) if is_precondition_failed(&e) => {
-                let message = match read_holder(&client, bucket, &key).await? {
-                    Some(other) => format!(
-                        "environment {environment} is locked by {} on {} (pid {}) since {}{}",
-                        other.actor,
-                        other.host,
-                        other.pid,
-                        other.since,
-                        other.git_sha.map(|sha| format!(", deploying {sha}")).unwrap_or_default()
-                    ),
-                    None => format!("environment {environment} is locked (s3://{bucket}/{key})"),
-                };
-                Err(Error::user_with_hint(
-                    message,
-                    "wait for that deploy to finish; if it crashed, rerun with --force-unlock",
-                ))
-            }
-            Err(e) => Err(e).sdk_context(|| format!("failed to write lock s3://{bucket}/{key}")),
-        }
+        Err(Error::user_with_hint(message, "another deploy took the lock first; wait for it to finish"))
+    }
+
+    fn held(
+        client: Client,
+        bucket: &str,
+        key: String,
+        holder: Holder,
+        etag: String,
+        lease: Duration,
+        printer: &Printer,
+    ) -> Self {
+        let etag = Arc::new(Mutex::new(etag));
+        let renewal = tokio::spawn(renew(
+            client.clone(),
+            bucket.to_owned(),
+            key.clone(),
+            holder.clone(),
+            Arc::clone(&etag),
+            lease,
+            printer.clone(),
+        ));
+        Self { client, bucket: bucket.to_owned(), key, holder, etag, renewal }
     }
 
     pub fn holder(&self) -> &Holder {
         &self.holder
     }
 
-    /// Releases the lock if it is still ours.
+    /// Releases the lock if it is still ours (a conditional delete on our ETag).
     pub async fn release(self) -> Result<()> {
-        match read_holder(&self.client, &self.bucket, &self.key).await? {
-            Some(current) if current.id == self.holder.id => {
-                self.client
-                    .delete_object()
-                    .bucket(&self.bucket)
-                    .key(&self.key)
-                    .send()
-                    .await
-                    .sdk_context(|| format!("failed to release lock s3://{}/{}", self.bucket, self.key))?;
-                Ok(())
+        self.renewal.abort();
+        let etag = self.etag.lock().map(|e| e.clone()).unwrap_or_default();
+        match self.client.delete_object().bucket(&self.bucket).key(&self.key).if_match(etag).send().await {
+            Ok(_) => Ok(()),
+            // Taken over after our lease ran out, or already gone: not ours to delete.
+            Err(e) if is_precondition_failed(&e) || is_not_found(&e) => Ok(()),
+            Err(e) => Err(e).sdk_context(|| format!("failed to release lock s3://{}/{}", self.bucket, self.key)),
+        }
+    }
+}
+
+/// Renews the lease every third of it, on our ETag; stops (with a warning) once it was taken.
+async fn renew(
+    client: Client,
+    bucket: String,
+    key: String,
+    mut holder: Holder,
+    etag: Arc<Mutex<String>>,
+    lease: Duration,
+    printer: Printer,
+) {
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        holder.expires_at = expiry(Utc::now(), lease);
+        let current = etag.lock().map(|e| e.clone()).unwrap_or_default();
+        match write(&client, &bucket, &key, &holder, Some(&current)).await {
+            Ok(Some(next)) => {
+                if let Ok(mut shared) = etag.lock() {
+                    *shared = next;
+                }
             }
-            _ => Ok(()),
+            Ok(None) => {
+                printer.warn(format!(
+                    "the lock s3://{bucket}/{key} was taken over by another process; this run no longer holds it"
+                ));
+                return;
+            }
+            // A passing failure: the lease still has two thirds to run; try again next time.
+            Err(e) => printer.warn(format!("failed to renew the lock s3://{bucket}/{key}: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The lease against replayed S3 answers: takeover, races and conditional release.
+    use aws_sdk_s3::config::http::HttpResponse;
+    use aws_sdk_s3::operation::delete_object::DeleteObjectOutput;
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::operation::put_object::PutObjectOutput;
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+    use crate::output::OutputFormat;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn printer() -> Printer {
+        Printer::new(OutputFormat::Text, true, 0)
+    }
+
+    fn client(mode: RuleMode, rules: &[&Rule]) -> Client {
+        mock_client!(aws_sdk_s3, mode, rules, |c| c.retry_config(aws_smithy_types::retry::RetryConfig::disabled()))
+    }
+
+    fn precondition_failed() -> HttpResponse {
+        HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(412).expect("status"),
+            SdkBody::from(
+                "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>",
+            ),
+        )
+    }
+
+    fn other(expires_in: chrono::Duration) -> Holder {
+        Holder {
+            id: "other".into(),
+            actor: "arn:aws:iam::123456789012:user/alice".into(),
+            host: "ci-runner-7".into(),
+            pid: 4242,
+            since: "2026-11-21T00:00:00Z".into(),
+            git_sha: Some("abc123".into()),
+            expires_at: (Utc::now() + expires_in).to_rfc3339(),
+        }
+    }
+
+    fn held_by(holder: Holder) -> Rule {
+        mock!(Client::get_object).then_output(move || {
+            GetObjectOutput::builder()
+                .e_tag("\"theirs\"")
+                .body(ByteStream::from(serde_json::to_vec(&holder).expect("json")))
+                .build()
+        })
+    }
+
+    fn create_refused() -> Rule {
+        mock!(Client::put_object)
+            .match_requests(|r| r.if_none_match() == Some("*"))
+            .then_http_response(precondition_failed)
+    }
+
+    #[tokio::test]
+    async fn a_live_lease_fails_fast_naming_its_holder() {
+        let refused = create_refused();
+        let read = held_by(other(chrono::Duration::minutes(4)));
+        let s3 = client(RuleMode::Sequential, &[&refused, &read]);
+        let error = EnvironmentLock::acquire(s3, "b", "staging", Holder::current("me"), false, &printer(), HOUR)
+            .await
+            .expect_err("held");
+        let message = error.to_string();
+        assert!(message.contains("locked by arn:aws:iam::123456789012:user/alice on ci-runner-7"), "{message}");
+        assert!(message.contains("deploying abc123"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_is_taken_over_on_its_etag_and_released_on_ours() {
+        let refused = create_refused();
+        let read = held_by(other(-chrono::Duration::minutes(1)));
+        let takeover = mock!(Client::put_object)
+            .match_requests(|r| r.if_match() == Some("\"theirs\""))
+            .then_output(|| PutObjectOutput::builder().e_tag("\"ours\"").build());
+        let release = mock!(Client::delete_object)
+            .match_requests(|r| r.if_match() == Some("\"ours\""))
+            .then_output(|| DeleteObjectOutput::builder().build());
+        let s3 = client(RuleMode::Sequential, &[&refused, &read, &takeover, &release]);
+        let lock = EnvironmentLock::acquire(s3, "b", "staging", Holder::current("me"), false, &printer(), HOUR)
+            .await
+            .expect("taken over");
+        assert_eq!(takeover.num_calls(), 1);
+        lock.release().await.expect("released");
+        assert_eq!(release.num_calls(), 1, "the delete was conditional on our own ETag");
+    }
+
+    #[tokio::test]
+    async fn two_takeovers_race_and_exactly_one_wins() {
+        // We lose the If-Match race: a fresh holder's lock is there when we read again.
+        let refused = create_refused();
+        let expired = held_by(other(-chrono::Duration::minutes(1)));
+        let lost = mock!(Client::put_object)
+            .match_requests(|r| r.if_match().is_some())
+            .then_http_response(precondition_failed);
+        let refused_again = create_refused();
+        let winner = held_by(Holder { id: "winner".into(), ..other(chrono::Duration::minutes(5)) });
+        let s3 = client(RuleMode::Sequential, &[&refused, &expired, &lost, &refused_again, &winner]);
+        let error = EnvironmentLock::acquire(s3, "b", "staging", Holder::current("me"), false, &printer(), HOUR)
+            .await
+            .expect_err("the other contender won");
+        assert!(error.to_string().contains("is locked by"), "{error}");
+        assert_eq!(lost.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lock_taken_over_after_our_lease_ran_out_is_not_deleted_by_us() {
+        let create = mock!(Client::put_object)
+            .match_requests(|r| r.if_none_match() == Some("*"))
+            .then_output(|| PutObjectOutput::builder().e_tag("\"ours\"").build());
+        let not_ours = mock!(Client::delete_object).then_http_response(precondition_failed);
+        let s3 = client(RuleMode::Sequential, &[&create, &not_ours]);
+        let lock = EnvironmentLock::acquire(s3, "b", "staging", Holder::current("me"), false, &printer(), HOUR)
+            .await
+            .expect("created");
+        lock.release().await.expect("a lost lock releases quietly");
+        assert_eq!(not_ours.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_lease_is_renewed_on_our_current_etag() {
+        let create = mock!(Client::put_object)
+            .match_requests(|r| r.if_none_match() == Some("*"))
+            .then_output(|| PutObjectOutput::builder().e_tag("\"v1\"").build());
+        let renew_first = mock!(Client::put_object)
+            .match_requests(|r| r.if_match() == Some("\"v1\""))
+            .then_output(|| PutObjectOutput::builder().e_tag("\"v2\"").build());
+        let renew_next = mock!(Client::put_object)
+            .match_requests(|r| r.if_match() == Some("\"v2\""))
+            .sequence()
+            .output(|| PutObjectOutput::builder().e_tag("\"v2\"").build())
+            .repeatedly()
+            .build();
+        let release = mock!(Client::delete_object)
+            .match_requests(|r| r.if_match() == Some("\"v2\""))
+            .then_output(|| DeleteObjectOutput::builder().build());
+        let s3 = client(RuleMode::MatchAny, &[&create, &renew_first, &renew_next, &release]);
+        let lock = EnvironmentLock::acquire(
+            s3,
+            "b",
+            "staging",
+            Holder::current("me"),
+            false,
+            &printer(),
+            Duration::from_millis(60),
+        )
+        .await
+        .expect("created");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(renew_first.num_calls(), 1);
+        assert!(renew_next.num_calls() >= 1, "renewed again on the ETag the first renewal returned");
+        lock.release().await.expect("released");
+        assert_eq!(release.num_calls(), 1);
+    }
+
+    #[test]
+    fn expiry_and_dead_processes_make_a_holder_replaceable() {
+        let me = Holder::current("me");
+        let now = Utc::now();
+        assert!(other(chrono::Duration::minutes(5)).replaceable(&me, now).is_none());
+        assert!(other(-chrono::Duration::seconds(1)).replaceable(&me, now).is_some());
+        let garbled = Holder { expires_at: "soon".into(), ..other(chrono::Duration::minutes(5)) };
+        assert!(garbled.replaceable(&me, now).is_some(), "an unreadable expiry does not hold the lock forever");
+        if cfg!(target_os = "linux") {
+            let dead_here = Holder { host: me.host.clone(), pid: u32::MAX - 1, ..other(chrono::Duration::minutes(5)) };
+            assert!(dead_here.replaceable(&me, now).is_some());
+            let alive_here =
+                Holder { host: me.host.clone(), pid: std::process::id(), ..other(chrono::Duration::minutes(5)) };
+            assert!(alive_here.replaceable(&me, now).is_none());
         }
     }
 }

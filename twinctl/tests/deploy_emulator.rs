@@ -306,7 +306,8 @@ fn a_held_lock_fails_fast_naming_its_holder_and_force_unlock_clears_it() {
     let bucket = project.bootstrap();
     let holder = serde_json::json!({
         "id": "other", "actor": "arn:aws:iam::123456789012:user/alice", "host": "ci-runner-7",
-        "pid": 4242, "since": "2026-11-21T00:00:00Z", "git_sha": "abc123"
+        "pid": 4242, "since": "2026-11-21T00:00:00Z", "git_sha": "abc123",
+        "expires_at": (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339(),
     });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {

@@ -488,3 +488,205 @@ pub fn render(plan: &Plan) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    //! The state machine against replayed CloudFormation answers: states the emulator never
+    //! reaches, in milliseconds.
+    use aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetOutput;
+    use aws_sdk_cloudformation::operation::delete_stack::DeleteStackOutput;
+    use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
+    use aws_sdk_cloudformation::operation::describe_stacks::{DescribeStacksError, DescribeStacksOutput};
+    use aws_sdk_cloudformation::types::{Change, ResourceChange as CfnChange};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+    use crate::output::{OutputFormat, Printer};
+
+    const NAME: &str = "twin-staging";
+
+    fn quick() -> Waiting {
+        Waiting {
+            first_poll: Duration::from_millis(1),
+            max_poll: Duration::from_millis(2),
+            deadline: Duration::from_millis(200),
+        }
+    }
+
+    fn phase() -> Phase {
+        Printer::new(OutputFormat::Text, true, 0).phase("test")
+    }
+
+    fn stack(status: StackStatus) -> DescribeStacksOutput {
+        DescribeStacksOutput::builder()
+            .stacks(
+                Stack::builder()
+                    .stack_name(NAME)
+                    .stack_status(status)
+                    .creation_time(aws_smithy_types::DateTime::from_secs(0))
+                    .build(),
+            )
+            .build()
+    }
+
+    fn missing() -> DescribeStacksError {
+        DescribeStacksError::generic(
+            ErrorMetadata::builder()
+                .code("ValidationError")
+                .message(format!("Stack with id {NAME} does not exist"))
+                .build(),
+        )
+    }
+
+    fn throttled() -> DescribeStacksError {
+        DescribeStacksError::generic(ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build())
+    }
+
+    fn client(rules: &[&aws_smithy_mocks::Rule]) -> Client {
+        // Our own waiting is under test: the SDK's retries would hide the throttling.
+        mock_client!(aws_sdk_cloudformation, RuleMode::Sequential, rules, |c| c
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled()))
+    }
+
+    fn created_change_set() -> (aws_smithy_mocks::Rule, aws_smithy_mocks::Rule) {
+        let create =
+            mock!(Client::create_change_set).then_output(|| CreateChangeSetOutput::builder().id("cs-1").build());
+        let described = mock!(Client::describe_change_set).then_output(|| {
+            DescribeChangeSetOutput::builder()
+                .status(ChangeSetStatus::CreateComplete)
+                .changes(
+                    Change::builder()
+                        .resource_change(
+                            CfnChange::builder()
+                                .action("Add".into())
+                                .logical_resource_id("Function")
+                                .resource_type("AWS::Lambda::Function")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+        (create, described)
+    }
+
+    fn parameters() -> BTreeMap<String, String> {
+        BTreeMap::from([("EnvironmentName".to_owned(), "staging".to_owned())])
+    }
+
+    #[test]
+    fn states_are_classified_as_twinctl_acts_on_them() {
+        let of = |status: StackStatus| state(stack(status).stacks().first());
+        assert_eq!(state(None), StackState::Missing);
+        assert_eq!(of(StackStatus::ReviewInProgress), StackState::Missing);
+        assert_eq!(of(StackStatus::RollbackComplete), StackState::Dead);
+        assert_eq!(of(StackStatus::RollbackFailed), StackState::Dead);
+        assert_eq!(of(StackStatus::UpdateRollbackFailed), StackState::UpdateRollbackFailed);
+        assert_eq!(of(StackStatus::UpdateInProgress), StackState::Busy);
+        assert_eq!(of(StackStatus::UpdateRollbackCompleteCleanupInProgress), StackState::Busy);
+        assert_eq!(of(StackStatus::UpdateRollbackComplete), StackState::Ready);
+        assert_eq!(of(StackStatus::CreateComplete), StackState::Ready);
+    }
+
+    #[tokio::test]
+    async fn review_in_progress_is_planned_as_a_create_on_the_same_stack() {
+        let describe = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::ReviewInProgress));
+        let (_, described) = created_change_set();
+        let create = mock!(Client::create_change_set)
+            .match_requests(|r| r.change_set_type() == Some(&ChangeSetType::Create))
+            .then_output(|| CreateChangeSetOutput::builder().id("cs-1").build());
+        let cfn = client(&[&describe, &create, &described]);
+        let plan = plan(
+            &cfn,
+            NAME,
+            &TemplateSource::Url("https://b.s3.us-east-1.amazonaws.com/t".into()),
+            &parameters(),
+            &quick(),
+            &phase(),
+        )
+        .await
+        .expect("plan");
+        assert!(plan.create);
+        assert_eq!(plan.change_set_id.as_deref(), Some("cs-1"));
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!(create.num_calls(), 1, "a CREATE change set, not a hang");
+    }
+
+    #[tokio::test]
+    async fn plan_never_deletes_a_dead_stack_and_remove_dead_does() {
+        let describe = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::RollbackComplete));
+        let cfn = client(&[&describe]);
+        let error = plan(&cfn, NAME, &TemplateSource::Body("{}".into()), &parameters(), &quick(), &phase())
+            .await
+            .expect_err("a dead stack cannot be planned");
+        assert!(error.to_string().contains("ROLLBACK_COMPLETE"), "{error}");
+
+        let dead = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::RollbackComplete));
+        let delete = mock!(Client::delete_stack).then_output(|| DeleteStackOutput::builder().build());
+        let deleting = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::DeleteInProgress));
+        let gone = mock!(Client::describe_stacks).then_error(missing);
+        let cfn = client(&[&dead, &delete, &deleting, &gone]);
+        assert!(remove_dead(&cfn, NAME, &quick(), &phase()).await.expect("removed"));
+        assert_eq!(delete.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn update_rollback_failed_stops_with_the_recovery_command() {
+        let describe = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::UpdateRollbackFailed));
+        let cfn = client(&[&describe]);
+        let error = plan(&cfn, NAME, &TemplateSource::Body("{}".into()), &parameters(), &quick(), &phase())
+            .await
+            .expect_err("needs a person");
+        assert!(error.hint().is_some_and(|h| h.contains("continue-update-rollback")), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn throttling_while_waiting_is_retried_not_fatal() {
+        let busy = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::UpdateInProgress));
+        let throttle = mock!(Client::describe_stacks).sequence().error(throttled).times(3).build();
+        let done = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::UpdateComplete));
+        let cfn = client(&[&busy, &throttle, &done]);
+        let settled = settle(&cfn, NAME, &quick(), &phase()).await.expect("settled despite throttling");
+        assert_eq!(settled.and_then(|s| s.stack_status().cloned()), Some(StackStatus::UpdateComplete));
+        assert_eq!(throttle.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_stack_busy_past_the_deadline_ends_with_what_to_run_next() {
+        let busy = mock!(Client::describe_stacks)
+            .sequence()
+            .output(|| stack(StackStatus::UpdateInProgress))
+            .repeatedly()
+            .build();
+        let cfn = client(&[&busy]);
+        let error = settle(&cfn, NAME, &quick(), &phase()).await.expect_err("deadline");
+        assert!(error.to_string().contains("still UPDATE_IN_PROGRESS"), "{error}");
+        assert!(error.hint().is_some_and(|h| h.contains("describe-stack-events")), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_first_change_set_removes_the_empty_stack_it_made() {
+        let none = mock!(Client::describe_stacks).then_error(missing);
+        let create =
+            mock!(Client::create_change_set).then_output(|| CreateChangeSetOutput::builder().id("cs-1").build());
+        let failed = mock!(Client::describe_change_set).then_output(|| {
+            DescribeChangeSetOutput::builder()
+                .status(ChangeSetStatus::Failed)
+                .status_reason("Template error: bad")
+                .build()
+        });
+        let delete_set = mock!(Client::delete_change_set).then_output(|| {
+            aws_sdk_cloudformation::operation::delete_change_set::DeleteChangeSetOutput::builder().build()
+        });
+        let shell = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::ReviewInProgress));
+        let delete_stack = mock!(Client::delete_stack).then_output(|| DeleteStackOutput::builder().build());
+        let cfn = client(&[&none, &create, &failed, &delete_set, &shell, &delete_stack]);
+        let error = plan(&cfn, NAME, &TemplateSource::Body("{}".into()), &parameters(), &quick(), &phase())
+            .await
+            .expect_err("failed change set");
+        assert!(error.to_string().contains("Template error: bad"), "{error}");
+        assert_eq!(delete_set.num_calls(), 1);
+        assert_eq!(delete_stack.num_calls(), 1, "no REVIEW_IN_PROGRESS stack is left behind");
+    }
+}

@@ -107,6 +107,7 @@ pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &
         Holder::current(&caller.arn),
         options.force_unlock,
         &ctx.printer,
+        crate::lock::LEASE,
     )
     .await?;
     phase.finish(format!("{} held", artifacts::lock_key(&target.name)));
