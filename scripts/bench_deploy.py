@@ -21,8 +21,10 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TWINCTL = ROOT / "target" / "release" / "twinctl"
-RUNTIME = ROOT / "target" / "release" / "twin-runtime"
+# cargo's target directory, as scripts/target-dir resolved it (CARGO_TARGET_DIR respected).
+TARGET = Path(os.environ.get("TWIN_TARGET_DIR") or ROOT / "target")
+TWINCTL = TARGET / "release" / "twinctl"
+RUNTIME = TARGET / "release" / "twin-runtime"
 AWS = ROOT / ".twin" / "tools" / "venv" / "bin" / "aws"
 PORT = os.environ.get("TWIN_EMULATOR_PORT", "4566")
 ENDPOINT = f"http://127.0.0.1:{PORT}"
@@ -143,7 +145,7 @@ def main() -> None:
     results["speedup_site_phase_vs_aws_s3_sync"] = round(results["aws_s3_sync_1000_files_s"] / base, 1)
     results["speedup_whole_deploy_vs_aws_s3_sync"] = round(results["aws_s3_sync_1000_files_s"] / results["twinctl_deploy_1000_files_s"], 1)
     print(json.dumps(results, indent=2))
-    out = ROOT / "target" / "bench" / "deploy.json"
+    out = TARGET / "bench" / "deploy.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BINARY = ROOT / "target" / "release" / "twin-runtime"
+# cargo's target directory, as scripts/target-dir resolved it (CARGO_TARGET_DIR respected).
+TARGET = Path(os.environ.get("TWIN_TARGET_DIR") or ROOT / "target")
+BINARY = TARGET / "release" / "twin-runtime"
 PERSONA = ROOT / "persona" / "me.txt"
 
 
@@ -196,7 +198,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--storage-root", default=None, help="where the file store lives (default: the system temp dir)")
-    parser.add_argument("--out", default=str(ROOT / "target" / "bench" / "runtime.json"))
+    parser.add_argument("--out", default=str(TARGET / "bench" / "runtime.json"))
     args = parser.parse_args()
 
     samples = cold_start(args.runs)
