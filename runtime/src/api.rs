@@ -25,10 +25,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::context::{Prompt, build_prompt};
 use crate::error::ApiError;
 use crate::model::ModelError;
 use crate::persona::PersonaError;
+use crate::prompt::{Prompt, build_prompt};
 use crate::state::AppState;
 use crate::store::{Message, Role, StoreError};
 use crate::telemetry::{self, CORRELATION_HEADER};

@@ -130,175 +130,31 @@ impl Config {
 
     /// Reads configuration through `lookup`, so tests can supply (and observe) the variables.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut problems = Vec::new();
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-
-        let environment = match get("ENVIRONMENT").as_deref() {
-            None | Some("local") => Environment::Local,
-            Some("staging") => Environment::Staging,
-            Some("production") => Environment::Production,
-            Some(other) => {
-                problems.push(format!("ENVIRONMENT={other:?} is not one of local, staging, production"));
-                Environment::Local
-            }
-        };
-        let local = environment == Environment::Local;
-
-        let store = match get("S3_MEMORY_BUCKET") {
-            Some(bucket) => {
-                StoreLocation::S3 { bucket, prefix: get("S3_MEMORY_PREFIX").unwrap_or_else(|| "sessions/".to_owned()) }
-            }
-            None if local => {
-                StoreLocation::Directory(get("LOCAL_STORAGE_PATH").unwrap_or_else(|| "data/sessions".to_owned()).into())
-            }
-            None => {
-                problems.push(format!(
-                    "S3_MEMORY_BUCKET is required when ENVIRONMENT={environment} (the local file store is for development)"
-                ));
-                StoreLocation::Directory(PathBuf::new())
-            }
-        };
-
-        let persona = match get("S3_PERSONA_BUCKET") {
-            Some(bucket) => PersonaLocation::S3 {
-                bucket,
-                key: get("S3_PERSONA_KEY").unwrap_or_else(|| "persona/me.txt".to_owned()),
-            },
-            None if local => {
-                PersonaLocation::File(get("LOCAL_PERSONA_PATH").unwrap_or_else(|| "me.txt".to_owned()).into())
-            }
-            None => {
-                problems.push(format!("S3_PERSONA_BUCKET is required when ENVIRONMENT={environment}"));
-                PersonaLocation::File(PathBuf::new())
-            }
-        };
-
-        let model_id = get("LLM_MODEL_ID");
-        let model = match get("LLM_PROVIDER").as_deref() {
-            None if local => ModelProvider::Offline,
-            None => {
-                problems.push(format!("LLM_PROVIDER is required when ENVIRONMENT={environment} (bedrock or openai)"));
-                ModelProvider::Offline
-            }
-            Some("offline") => {
-                if !local {
-                    problems.push(format!(
-                        "LLM_PROVIDER=offline is for development and tests; it refuses to run when ENVIRONMENT={environment}"
-                    ));
-                }
-                ModelProvider::Offline
-            }
-            Some("openai") => ModelProvider::OpenAi {
-                base_url: get("OPENAI_BASE_URL")
-                    .unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.to_owned())
-                    .trim_end_matches('/')
-                    .to_owned(),
-                model_id: model_id.clone().unwrap_or_else(|| {
-                    problems.push("LLM_MODEL_ID is required when LLM_PROVIDER=openai".to_owned());
-                    String::new()
-                }),
-            },
-            Some("bedrock") => ModelProvider::Bedrock {
-                model_id: model_id.clone().unwrap_or_else(|| {
-                    problems.push("LLM_MODEL_ID is required when LLM_PROVIDER=bedrock".to_owned());
-                    String::new()
-                }),
-            },
-            Some(other) => {
-                problems.push(format!("LLM_PROVIDER={other:?} is not one of offline, openai, bedrock"));
-                ModelProvider::Offline
-            }
-        };
-        if let ModelProvider::OpenAi { base_url, .. } = &model {
-            let plain_http_allowed = local && is_loopback_url(base_url);
-            if !base_url.starts_with("https://") && !plain_http_allowed {
-                problems.push(format!(
-                    "OPENAI_BASE_URL={base_url:?} must use https:// (plain http only to a loopback host when ENVIRONMENT=local)"
-                ));
-            }
-        }
-
-        let secret_ttl = Duration::from_secs(parse_number(&get, "SECRET_CACHE_TTL_SECS", 3600, &mut problems));
-        let api_key = match (&model, get("SECRETS_MANAGER_SECRET_NAME")) {
-            (ModelProvider::OpenAi { .. }, Some(secret_id)) => {
-                ApiKeySource::SecretsManager { secret_id, ttl: secret_ttl }
-            }
-            // Property 7: outside local, the key variable is never even read.
-            (ModelProvider::OpenAi { .. }, None) if local => match lookup("LLM_API_KEY") {
-                Some(key) if !key.trim().is_empty() => {
-                    ApiKeySource::LocalEnvironment(SecretString::from(key.trim().to_owned()))
-                }
-                _ => {
-                    problems.push(
-                        "LLM_PROVIDER=openai needs SECRETS_MANAGER_SECRET_NAME (or, locally only, LLM_API_KEY)"
-                            .to_owned(),
-                    );
-                    ApiKeySource::NotRequired
-                }
-            },
-            (ModelProvider::OpenAi { .. }, None) => {
-                problems.push(format!(
-                    "SECRETS_MANAGER_SECRET_NAME is required for LLM_PROVIDER=openai when ENVIRONMENT={environment}; API keys are never read from environment variables there"
-                ));
-                ApiKeySource::NotRequired
-            }
-            _ => ApiKeySource::NotRequired,
-        };
-
-        let persona_ttl = Duration::from_secs(parse_number(&get, "PERSONA_CACHE_TTL_SECS", 300, &mut problems));
-        let model_timeout = Duration::from_secs(parse_number(&get, "LLM_TIMEOUT_SECS", 25, &mut problems));
-        let model_max_retries = parse_number(&get, "LLM_MAX_RETRIES", 2, &mut problems) as u32;
-        let max_message_chars = parse_number(&get, "MAX_MESSAGE_CHARS", 4000, &mut problems) as usize;
-        let max_body_bytes = parse_number(&get, "MAX_BODY_BYTES", 64 * 1024, &mut problems) as usize;
-        let context_token_budget = parse_number(&get, "CONTEXT_TOKEN_BUDGET", 6000, &mut problems) as usize;
-        let max_output_tokens = parse_number(&get, "LLM_MAX_OUTPUT_TOKENS", 1024, &mut problems) as u32;
-        if max_message_chars == 0 {
-            problems.push("MAX_MESSAGE_CHARS must be at least 1".to_owned());
-        }
-        if model_timeout.is_zero() {
-            problems.push("LLM_TIMEOUT_SECS must be at least 1".to_owned());
-        }
-
-        let cors_origins: Vec<String> = get("CORS_ORIGINS")
-            .map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
-            .unwrap_or_default();
-        for origin in &cors_origins {
-            if origin == "*" && !local {
-                problems.push(format!(
-                    "CORS_ORIGINS=* is not allowed when ENVIRONMENT={environment}; list the frontend's origin"
-                ));
-            } else if origin != "*" && http::HeaderValue::from_str(origin).is_err() {
-                problems.push(format!("CORS_ORIGINS contains an invalid origin {origin:?}"));
-            }
-        }
-
-        let on_lambda = get("AWS_LAMBDA_RUNTIME_API").is_some();
-        let log_json = match get("LOG_FORMAT").as_deref() {
-            None => on_lambda,
-            Some("json") => true,
-            Some("text") => false,
-            Some(other) => {
-                problems.push(format!("LOG_FORMAT={other:?} is not one of json, text"));
-                on_lambda
-            }
-        };
-
-        if !problems.is_empty() {
-            return Err(ConfigError { problems });
+        let mut vars = Vars { lookup: &lookup, problems: Vec::new() };
+        let environment = vars.environment();
+        let store = vars.store(environment);
+        let persona = vars.persona(environment);
+        let model = vars.model(environment);
+        let api_key = vars.api_key(environment, &model);
+        let limits = vars.limits();
+        let cors_origins = vars.cors_origins(environment);
+        let log_json = vars.log_json();
+        if !vars.problems.is_empty() {
+            return Err(ConfigError { problems: vars.problems });
         }
         Ok(Config {
             environment,
             store,
             persona,
-            persona_ttl,
+            persona_ttl: limits.persona_ttl,
             model,
             api_key,
-            model_timeout,
-            model_max_retries,
-            max_message_chars,
-            max_body_bytes,
-            context_token_budget,
-            max_output_tokens,
+            model_timeout: limits.model_timeout,
+            model_max_retries: limits.model_max_retries,
+            max_message_chars: limits.max_message_chars,
+            max_body_bytes: limits.max_body_bytes,
+            context_token_budget: limits.context_token_budget,
+            max_output_tokens: limits.max_output_tokens,
             cors_origins,
             log_json,
         })
@@ -313,13 +169,211 @@ impl Config {
     }
 }
 
-fn parse_number(get: &impl Fn(&str) -> Option<String>, name: &str, default: u64, problems: &mut Vec<String>) -> u64 {
-    match get(name) {
-        None => default,
-        Some(raw) => raw.parse().unwrap_or_else(|_| {
-            problems.push(format!("{name}={raw:?} is not a whole number"));
-            default
-        }),
+/// The variables being read and every problem found so far: each section reads its own
+/// variables and adds its problems, so one error lists them all.
+struct Vars<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<String>,
+}
+
+/// The numeric limits and timeouts, read together.
+struct Limits {
+    persona_ttl: Duration,
+    model_timeout: Duration,
+    model_max_retries: u32,
+    max_message_chars: usize,
+    max_body_bytes: usize,
+    context_token_budget: usize,
+    max_output_tokens: u32,
+}
+
+impl Vars<'_> {
+    /// A set, non-blank value, trimmed.
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn problem(&mut self, problem: impl Into<String>) {
+        self.problems.push(problem.into());
+    }
+
+    fn number(&mut self, name: &str, default: u64) -> u64 {
+        match self.get(name) {
+            None => default,
+            Some(raw) => raw.parse().unwrap_or_else(|_| {
+                self.problem(format!("{name}={raw:?} is not a whole number"));
+                default
+            }),
+        }
+    }
+
+    fn environment(&mut self) -> Environment {
+        match self.get("ENVIRONMENT").as_deref() {
+            None | Some("local") => Environment::Local,
+            Some("staging") => Environment::Staging,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                self.problem(format!("ENVIRONMENT={other:?} is not one of local, staging, production"));
+                Environment::Local
+            }
+        }
+    }
+
+    fn store(&mut self, environment: Environment) -> StoreLocation {
+        match self.get("S3_MEMORY_BUCKET") {
+            Some(bucket) => StoreLocation::S3 {
+                bucket,
+                prefix: self.get("S3_MEMORY_PREFIX").unwrap_or_else(|| "sessions/".to_owned()),
+            },
+            None if environment == Environment::Local => StoreLocation::Directory(
+                self.get("LOCAL_STORAGE_PATH").unwrap_or_else(|| "data/sessions".to_owned()).into(),
+            ),
+            None => {
+                self.problem(format!(
+                    "S3_MEMORY_BUCKET is required when ENVIRONMENT={environment} (the local file store is for development)"
+                ));
+                StoreLocation::Directory(PathBuf::new())
+            }
+        }
+    }
+
+    fn persona(&mut self, environment: Environment) -> PersonaLocation {
+        match self.get("S3_PERSONA_BUCKET") {
+            Some(bucket) => PersonaLocation::S3 {
+                bucket,
+                key: self.get("S3_PERSONA_KEY").unwrap_or_else(|| "persona/me.txt".to_owned()),
+            },
+            None if environment == Environment::Local => {
+                PersonaLocation::File(self.get("LOCAL_PERSONA_PATH").unwrap_or_else(|| "me.txt".to_owned()).into())
+            }
+            None => {
+                self.problem(format!("S3_PERSONA_BUCKET is required when ENVIRONMENT={environment}"));
+                PersonaLocation::File(PathBuf::new())
+            }
+        }
+    }
+
+    fn model(&mut self, environment: Environment) -> ModelProvider {
+        let local = environment == Environment::Local;
+        let model_id = self.get("LLM_MODEL_ID");
+        let required_model_id = |vars: &mut Self, provider: &str| {
+            model_id.clone().unwrap_or_else(|| {
+                vars.problem(format!("LLM_MODEL_ID is required when LLM_PROVIDER={provider}"));
+                String::new()
+            })
+        };
+        let model = match self.get("LLM_PROVIDER").as_deref() {
+            None if local => ModelProvider::Offline,
+            None => {
+                self.problem(format!("LLM_PROVIDER is required when ENVIRONMENT={environment} (bedrock or openai)"));
+                ModelProvider::Offline
+            }
+            Some("offline") => {
+                if !local {
+                    self.problem(format!(
+                        "LLM_PROVIDER=offline is for development and tests; it refuses to run when ENVIRONMENT={environment}"
+                    ));
+                }
+                ModelProvider::Offline
+            }
+            Some("openai") => ModelProvider::OpenAi {
+                base_url: self
+                    .get("OPENAI_BASE_URL")
+                    .unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.to_owned())
+                    .trim_end_matches('/')
+                    .to_owned(),
+                model_id: required_model_id(self, "openai"),
+            },
+            Some("bedrock") => ModelProvider::Bedrock { model_id: required_model_id(self, "bedrock") },
+            Some(other) => {
+                self.problem(format!("LLM_PROVIDER={other:?} is not one of offline, openai, bedrock"));
+                ModelProvider::Offline
+            }
+        };
+        if let ModelProvider::OpenAi { base_url, .. } = &model {
+            let plain_http_allowed = local && is_loopback_url(base_url);
+            if !base_url.starts_with("https://") && !plain_http_allowed {
+                self.problem(format!(
+                    "OPENAI_BASE_URL={base_url:?} must use https:// (plain http only to a loopback host when ENVIRONMENT=local)"
+                ));
+            }
+        }
+        model
+    }
+
+    fn api_key(&mut self, environment: Environment, model: &ModelProvider) -> ApiKeySource {
+        let ttl = Duration::from_secs(self.number("SECRET_CACHE_TTL_SECS", 3600));
+        if !matches!(model, ModelProvider::OpenAi { .. }) {
+            return ApiKeySource::NotRequired;
+        }
+        if let Some(secret_id) = self.get("SECRETS_MANAGER_SECRET_NAME") {
+            return ApiKeySource::SecretsManager { secret_id, ttl };
+        }
+        if environment != Environment::Local {
+            self.problem(format!(
+                "SECRETS_MANAGER_SECRET_NAME is required for LLM_PROVIDER=openai when ENVIRONMENT={environment}; API keys are never read from environment variables there"
+            ));
+            return ApiKeySource::NotRequired;
+        }
+        // Property 7: outside local (above), the key variable is never even read.
+        match (self.lookup)("LLM_API_KEY") {
+            Some(key) if !key.trim().is_empty() => {
+                ApiKeySource::LocalEnvironment(SecretString::from(key.trim().to_owned()))
+            }
+            _ => {
+                self.problem("LLM_PROVIDER=openai needs SECRETS_MANAGER_SECRET_NAME (or, locally only, LLM_API_KEY)");
+                ApiKeySource::NotRequired
+            }
+        }
+    }
+
+    fn limits(&mut self) -> Limits {
+        let limits = Limits {
+            persona_ttl: Duration::from_secs(self.number("PERSONA_CACHE_TTL_SECS", 300)),
+            model_timeout: Duration::from_secs(self.number("LLM_TIMEOUT_SECS", 25)),
+            model_max_retries: self.number("LLM_MAX_RETRIES", 2) as u32,
+            max_message_chars: self.number("MAX_MESSAGE_CHARS", 4000) as usize,
+            max_body_bytes: self.number("MAX_BODY_BYTES", 64 * 1024) as usize,
+            context_token_budget: self.number("CONTEXT_TOKEN_BUDGET", 6000) as usize,
+            max_output_tokens: self.number("LLM_MAX_OUTPUT_TOKENS", 1024) as u32,
+        };
+        if limits.max_message_chars == 0 {
+            self.problem("MAX_MESSAGE_CHARS must be at least 1");
+        }
+        if limits.model_timeout.is_zero() {
+            self.problem("LLM_TIMEOUT_SECS must be at least 1");
+        }
+        limits
+    }
+
+    fn cors_origins(&mut self, environment: Environment) -> Vec<String> {
+        let origins: Vec<String> = self
+            .get("CORS_ORIGINS")
+            .map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
+            .unwrap_or_default();
+        for origin in &origins {
+            if origin == "*" && environment != Environment::Local {
+                self.problem(format!(
+                    "CORS_ORIGINS=* is not allowed when ENVIRONMENT={environment}; list the frontend's origin"
+                ));
+            } else if origin != "*" && http::HeaderValue::from_str(origin).is_err() {
+                self.problem(format!("CORS_ORIGINS contains an invalid origin {origin:?}"));
+            }
+        }
+        origins
+    }
+
+    fn log_json(&mut self) -> bool {
+        let on_lambda = self.get("AWS_LAMBDA_RUNTIME_API").is_some();
+        match self.get("LOG_FORMAT").as_deref() {
+            None => on_lambda,
+            Some("json") => true,
+            Some("text") => false,
+            Some(other) => {
+                self.problem(format!("LOG_FORMAT={other:?} is not one of json, text"));
+                on_lambda
+            }
+        }
     }
 }
 

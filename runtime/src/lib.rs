@@ -5,10 +5,10 @@
 
 pub mod api;
 pub mod config;
-pub mod context;
 pub mod error;
 pub mod model;
 pub mod persona;
+pub mod prompt;
 pub mod secrets;
 pub mod state;
 pub mod store;

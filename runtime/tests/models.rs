@@ -21,8 +21,8 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use twin_runtime::config::ApiKeySource;
-use twin_runtime::context::build_prompt;
 use twin_runtime::model::{BedrockModel, ChatModel, ModelError, OpenAiModel};
+use twin_runtime::prompt::build_prompt;
 use twin_runtime::secrets::{ApiKeyProvider, SecretBackend, SecretError};
 
 /// What the stand-in server saw and how it should answer.

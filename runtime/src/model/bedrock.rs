@@ -10,7 +10,7 @@ use aws_sdk_bedrockruntime::types::{
 use futures_util::StreamExt;
 
 use super::{ChatModel, ModelError, TokenStream};
-use crate::context::Prompt;
+use crate::prompt::Prompt;
 use crate::store::Role;
 
 #[derive(Debug, Clone)]

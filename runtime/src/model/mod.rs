@@ -20,7 +20,7 @@ pub use offline::OfflineModel;
 pub use openai::OpenAiModel;
 pub use resilient::{BreakerSettings, ResilientModel};
 
-use crate::context::Prompt;
+use crate::prompt::Prompt;
 use crate::secrets::SecretError;
 
 /// Text deltas of a reply, in order.

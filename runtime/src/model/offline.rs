@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 
 use super::{ChatModel, ModelError, TokenStream};
-use crate::context::Prompt;
+use crate::prompt::Prompt;
 
 #[derive(Debug, Default, Clone)]
 pub struct OfflineModel;
@@ -17,7 +17,7 @@ impl OfflineModel {
     pub fn reply(prompt: &Prompt) -> String {
         let persona_first_line = prompt
             .system
-            .strip_prefix(crate::context::SYSTEM_PREAMBLE)
+            .strip_prefix(crate::prompt::SYSTEM_PREAMBLE)
             .unwrap_or(&prompt.system)
             .lines()
             .map(str::trim)

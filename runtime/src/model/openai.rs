@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::{ChatModel, ModelError, TokenStream};
-use crate::context::Prompt;
+use crate::prompt::Prompt;
 use crate::secrets::ApiKeyProvider;
 use crate::store::Role;
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{ChatModel, ModelError, TokenStream};
-use crate::context::Prompt;
+use crate::prompt::Prompt;
 use crate::secrets::ApiKeyProvider;
 
 #[derive(Debug, Clone, Copy)]
@@ -222,7 +222,7 @@ mod tests {
     }
 
     fn prompt() -> Prompt {
-        crate::context::build_prompt("persona", &[], "hi", 1000)
+        crate::prompt::build_prompt("persona", &[], "hi", 1000)
     }
 
     fn settings(max_retries: u32) -> BreakerSettings {
