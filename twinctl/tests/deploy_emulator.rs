@@ -232,19 +232,30 @@ fn deploy_from_nothing_then_noop_then_site_and_code_changes() {
     assert_eq!(status["current_release"]["function"]["version"], "2", "a failed deploy never becomes current");
 }
 
+/// Runs `f` with an SDK configuration pointed at the emulator (what a test checks behind twinctl).
+fn with_emulator<T, F: std::future::Future<Output = T>>(f: impl FnOnce(aws_config::SdkConfig) -> F) -> T {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(emulator_url())
+            .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .load()
+            .await;
+        f(sdk).await
+    })
+}
+
+fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
+}
+
 /// What Lambda says the `live` alias runs.
 fn live_environment(project: &Project) -> serde_json::Map<String, Value> {
     let status = project.json(&["status", "local"]);
     let function = status["outputs"]["FunctionName"].as_str().unwrap().to_owned();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(emulator_url())
-            .credentials_provider(aws_sdk_lambda::config::Credentials::new("testing", "testing", None, None, "test"))
-            .load()
-            .await;
-        let lambda = aws_sdk_lambda::Client::new(&config);
+    with_emulator(|sdk| async move {
+        let lambda = aws_sdk_lambda::Client::new(&sdk);
         let live = lambda.get_function_configuration().function_name(&function).qualifier("live").send().await.unwrap();
         let variables = live.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
         variables.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
@@ -275,6 +286,44 @@ fn a_configuration_only_change_goes_live_as_a_new_smoke_tested_version() {
     let again = project.deploy(&bundle);
     assert_eq!(again["function_version"], "2", "nothing changed, nothing published: {again}");
     assert_eq!(again["alias_moved"], false);
+}
+
+#[test]
+fn a_cache_rule_change_alone_rewrites_metadata_in_place_without_uploads() {
+    let project = Project::new(2);
+    project.bootstrap();
+    let bundle = project.bundle("a", "");
+    project.deploy(&bundle);
+
+    let config_path = project.path().join("twinctl.yaml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let changed = config.replace(
+        "  output: site\n",
+        "  output: site\n  cache:\n    - glob: index.html\n      cache_control: public, max-age=60\n",
+    );
+    assert_ne!(config, changed);
+    std::fs::write(&config_path, changed).unwrap();
+
+    let again = project.deploy(&bundle);
+    assert_eq!(again["site"]["uploaded"], 0, "same bytes, no upload: {again}");
+    assert_eq!(again["site"]["redescribed"], 1, "{again}");
+    assert_eq!(again["invalidated"], serde_json::json!(["/", "/index.html"]));
+
+    let status = project.json(&["status", "local"]);
+    let bucket = status["outputs"]["FrontendBucketName"].as_str().unwrap().to_owned();
+    let head = with_emulator(|sdk| async move {
+        s3_client(&sdk).head_object().bucket(&bucket).key("index.html").send().await.unwrap()
+    });
+    assert_eq!(head.cache_control(), Some("public, max-age=60"));
+    assert_eq!(head.content_type(), Some("text/html"));
+    assert!(head.metadata().and_then(|m| m.get("sha256")).is_some(), "the content digest is kept");
+    let recorded = &status["current_release"]["site"];
+    let index = recorded.as_array().unwrap().iter().find(|o| o["key"] == "index.html").unwrap();
+    assert_eq!(index["version_id"].as_str(), head.version_id(), "the release records the rewritten version");
+
+    let settled = project.deploy(&bundle);
+    assert_eq!(settled["site"]["redescribed"], 0, "{settled}");
+    assert_eq!(settled["site"]["uploaded"], 0);
 }
 
 #[test]
@@ -309,16 +358,9 @@ fn a_held_lock_fails_fast_naming_its_holder_and_force_unlock_clears_it() {
         "pid": 4242, "since": "2026-11-21T00:00:00Z", "git_sha": "abc123",
         "expires_at": (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339(),
     });
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(emulator_url())
-            .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests"))
-            .load()
-            .await;
-        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
-        s3.put_object()
+    with_emulator(|sdk| async move {
+        s3_client(&sdk)
+            .put_object()
             .bucket(&bucket)
             .key("locks/local.json")
             .body(aws_sdk_s3::primitives::ByteStream::from(holder.to_string().into_bytes()))

@@ -79,3 +79,56 @@ pub async fn invalidate(
         tokio::time::sleep(Duration::from_secs(2).min(wait.saturating_sub(started.elapsed()))).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudfront::operation::create_invalidation::CreateInvalidationOutput;
+    use aws_sdk_cloudfront::operation::get_invalidation::GetInvalidationOutput;
+    use aws_sdk_cloudfront::types::Invalidation as Cf;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+    use crate::output::{OutputFormat, Printer};
+
+    fn invalidation(status: &str) -> Cf {
+        Cf::builder()
+            .id("I123")
+            .status(status)
+            .create_time(aws_smithy_types::DateTime::from_secs(0))
+            .invalidation_batch(
+                InvalidationBatch::builder()
+                    .caller_reference("r")
+                    .paths(Paths::builder().quantity(1).items("/").build().expect("paths"))
+                    .build()
+                    .expect("batch"),
+            )
+            .build()
+            .expect("invalidation")
+    }
+
+    #[tokio::test]
+    async fn a_wait_that_runs_out_is_reported_not_failed() {
+        let created = mock!(Client::create_invalidation)
+            .then_output(|| CreateInvalidationOutput::builder().invalidation(invalidation("InProgress")).build());
+        let pending = mock!(Client::get_invalidation)
+            .sequence()
+            .output(|| GetInvalidationOutput::builder().invalidation(invalidation("InProgress")).build())
+            .repeatedly()
+            .build();
+        let cloudfront = mock_client!(aws_sdk_cloudfront, RuleMode::Sequential, &[&created, &pending]);
+        let phase = Printer::new(OutputFormat::Text, true, 0).phase("cdn");
+        let result = invalidate(&cloudfront, "E1", vec!["/".into()], "r", Duration::from_millis(30), &phase)
+            .await
+            .expect("not a failure");
+        assert_eq!(result.id, "I123");
+        assert!(!result.completed);
+    }
+
+    #[test]
+    fn many_paths_collapse_to_one_wildcard() {
+        let few: Vec<String> = (0..COLLAPSE_ABOVE).map(|i| format!("/{i}.html")).collect();
+        assert_eq!(paths_for(&few), few);
+        let many: Vec<String> = (0..=COLLAPSE_ABOVE).map(|i| format!("/{i}.html")).collect();
+        assert_eq!(paths_for(&many), ["/*"]);
+    }
+}

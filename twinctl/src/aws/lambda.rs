@@ -201,3 +201,98 @@ pub async fn move_alias(lambda: &Client, function: &str, version: &str) -> Resul
         .sdk_context(|| format!("failed to move {function}:{ALIAS} to version {version}"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Publishing against replayed Lambda answers.
+    use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
+    use aws_sdk_lambda::operation::publish_version::PublishVersionOutput;
+    use aws_sdk_lambda::types::{EnvironmentResponse, FunctionConfiguration, LastUpdateStatus, State};
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+
+    use super::*;
+
+    const CODE: &str = "Y29kZQ==";
+
+    fn client(rules: &[&Rule]) -> Client {
+        mock_client!(aws_sdk_lambda, RuleMode::Sequential, rules)
+    }
+
+    fn updated() -> Rule {
+        mock!(Client::get_function).then_output(|| {
+            GetFunctionOutput::builder()
+                .configuration(
+                    FunctionConfiguration::builder().last_update_status(LastUpdateStatus::Successful).build(),
+                )
+                .build()
+        })
+    }
+
+    fn configuration(version: &str, code: &str, model: &str) -> GetFunctionConfigurationOutput {
+        GetFunctionConfigurationOutput::builder()
+            .version(version)
+            .code_sha256(code)
+            .revision_id("rev-1")
+            .state(State::Active)
+            .memory_size(256)
+            .environment(EnvironmentResponse::builder().variables("LLM_MODEL_ID", model).build())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn latest_is_published_once_updated_and_guarded_by_code_and_revision() {
+        let latest = mock!(Client::get_function_configuration)
+            .match_requests(|r| r.qualifier().is_none())
+            .then_output(|| configuration("$LATEST", CODE, "model-two"));
+        let published = mock!(Client::publish_version)
+            .match_requests(|r| r.code_sha256() == Some(CODE) && r.revision_id() == Some("rev-1"))
+            .then_output(|| PublishVersionOutput::builder().version("7").build());
+        let active = mock!(Client::get_function_configuration)
+            .match_requests(|r| r.qualifier() == Some("7"))
+            .then_output(|| configuration("7", CODE, "model-two"));
+        let described = mock!(Client::get_function_configuration)
+            .match_requests(|r| r.qualifier() == Some("7"))
+            .then_output(|| configuration("7", CODE, "model-two"));
+        let updated = updated();
+        let lambda = client(&[&updated, &latest, &published, &active, &described]);
+        let version = publish(&lambda, "twin-api", CODE, Duration::from_secs(5)).await.expect("published");
+        assert_eq!(version.version, "7");
+        assert_eq!(version.environment["LLM_MODEL_ID"], "model-two");
+        assert_eq!(updated.num_calls(), 1, "waited for the update before publishing");
+        assert_eq!(published.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn other_code_in_latest_is_never_published() {
+        let updated = updated();
+        let latest =
+            mock!(Client::get_function_configuration).then_output(|| configuration("$LATEST", "b3RoZXI=", "m"));
+        let lambda = client(&[&updated, &latest]);
+        let error = publish(&lambda, "twin-api", CODE, Duration::from_secs(5)).await.expect_err("guarded");
+        assert!(error.to_string().contains("another deploy changed it"), "{error}");
+    }
+
+    #[test]
+    fn the_configuration_digest_ignores_what_changes_without_changing_behaviour() {
+        let base = configuration("3", CODE, "model-one");
+        let renamed = GetFunctionConfigurationOutput::builder()
+            .version("4")
+            .code_sha256(CODE)
+            .revision_id("rev-9")
+            .last_modified("2026-12-02T00:00:00Z")
+            .state(State::Active)
+            .memory_size(256)
+            .environment(EnvironmentResponse::builder().variables("LLM_MODEL_ID", "model-one").build())
+            .build();
+        let digest = |c: &GetFunctionConfigurationOutput| VersionConfiguration::from_output(c).configuration_sha256;
+        assert_eq!(digest(&base), digest(&renamed));
+        assert_ne!(digest(&base), digest(&configuration("3", CODE, "model-two")), "an environment change counts");
+        let bigger = GetFunctionConfigurationOutput::builder()
+            .version("3")
+            .code_sha256(CODE)
+            .memory_size(512)
+            .environment(EnvironmentResponse::builder().variables("LLM_MODEL_ID", "model-one").build())
+            .build();
+        assert_ne!(digest(&base), digest(&bigger), "memory counts");
+    }
+}
