@@ -23,6 +23,7 @@ This package owns what runs behind `scripts/emulator start`. It must stay bound 
   s3_bucket_policy.py          bucket policies evaluated with their Conditions
   cloudfront_response_headers.py  response headers policies (absent from moto's CloudFront)
   moto_api_fixes.py            /moto-api/data.json (scripts/emulator's probe) survives Lambda functions
+  lambda_versions.py           Lambda version numbers never reused after a version is deleted
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def install() -> None:
         cfn_models_storage,
         cfn_stack_fixes,
         cloudfront_response_headers,
+        lambda_versions,
         moto_api_fixes,
         s3_bucket_policy,
     )
@@ -76,4 +78,5 @@ def install() -> None:
     cloudfront_response_headers.install()
     cfn_stack_fixes.install()
     moto_api_fixes.install()
+    lambda_versions.install()
     _installed = True

@@ -57,6 +57,10 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Stack status, outputs, live version and last release of an environment.
     Status(EnvArgs),
+    /// The release history, newest first: the current one marked, each flagged restorable or not.
+    Releases(ReleasesArgs),
+    /// Restore a recorded release exactly: alias, site objects and persona by version. Default: the previous release.
+    Rollback(RollbackArgs),
     /// Serve what is deployed to the local environment: site from the emulator, /api/* to the runtime.
     Serve(ServeArgs),
     /// Print shell completions.
@@ -105,6 +109,41 @@ pub struct DeployArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub invalidation_wait: u64,
     /// Parallel uploads to the site bucket.
+    #[arg(long, default_value_t = 16)]
+    pub parallel: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleasesArgs {
+    /// Environment name from the configuration.
+    pub env: String,
+    /// Show this release in full instead of the list.
+    pub id: Option<String>,
+    /// Show at most this many releases.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Environment name from the configuration.
+    pub env: String,
+    /// The release to restore (forward or back); default: the one current before the current one.
+    #[arg(long, value_name = "RELEASE")]
+    pub to: Option<String>,
+    /// Also redeploy the release's template and parameters (a change set); default: infrastructure stays.
+    #[arg(long)]
+    pub infra: bool,
+    /// Remove a stale environment lock left by a crashed command, then roll back.
+    #[arg(long)]
+    pub force_unlock: bool,
+    /// Do not wait for the CloudFront invalidation to complete.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds to wait for the CloudFront invalidation; past that it is a warning, not a failure.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub invalidation_wait: u64,
+    /// Parallel object restores.
     #[arg(long, default_value_t = 16)]
     pub parallel: usize,
 }

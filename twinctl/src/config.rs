@@ -140,6 +140,15 @@ pub struct Environment {
     /// Ask before deploying (or require --yes).
     #[serde(default)]
     pub approval: bool,
+    /// How many of the newest releases stay restorable: their function versions, object
+    /// versions, zips and templates are never pruned (1–100; S3 keeps at most 100 newer
+    /// noncurrent versions by rule).
+    #[serde(default = "default_retain_releases")]
+    pub retain_releases: u32,
+}
+
+fn default_retain_releases() -> u32 {
+    10
 }
 
 impl Config {
@@ -182,6 +191,15 @@ impl Config {
                 return Err(Error::user(format!(
                     "{}: environment name {name:?} must be lowercase letters, digits and '-'",
                     self.path.display()
+                )));
+            }
+        }
+        for (name, environment) in &self.environments {
+            if !(1..=100).contains(&environment.retain_releases) {
+                return Err(Error::user(format!(
+                    "{}: environments.{name}.retain_releases is {}; it must be between 1 and 100",
+                    self.path.display(),
+                    environment.retain_releases
                 )));
             }
         }
@@ -287,5 +305,16 @@ mod tests {
             .expect_err("bad project")
             .to_string();
         assert!(message.contains("lowercase"), "{message}");
+    }
+
+    #[test]
+    fn releases_kept_default_to_ten_and_stay_within_what_s3_can_keep() {
+        let config = parse(VALID).expect("valid");
+        assert_eq!(config.environment("local").expect("local").retain_releases, 10);
+        let message = parse("project: twin\nenvironments:\n  local:\n    region: x\n    retain_releases: 0\n")
+            .expect_err("zero")
+            .to_string();
+        assert!(message.contains("environments.local.retain_releases is 0"), "{message}");
+        assert!(parse("project: twin\nenvironments:\n  local:\n    region: x\n    retain_releases: 101\n").is_err());
     }
 }

@@ -4,7 +4,8 @@
 //! module under `commands/` with one entry point taking the [`context::Context`]. Commands are
 //! thin and never import each other: they resolve a [`target::Target`] and call the library
 //! below them — `aws/` (clients, SDK error context, per-service helpers), `bundle/`,
-//! `artifacts`, `deploy/` (the deploy steps, the site plan, the diff), `lock`, `release`.
+//! `artifacts`, `deploy/` (the deploy steps, the site plan, the diff), `rollback`, `lock`,
+//! `release`, `retention`.
 
 pub mod artifacts;
 pub mod aws;
@@ -20,6 +21,8 @@ pub mod lock;
 pub mod output;
 pub mod provenance;
 pub mod release;
+pub mod retention;
+pub mod rollback;
 pub mod target;
 
 use cli::{Cli, Command};
@@ -54,6 +57,8 @@ async fn dispatch(ctx: &Context, command: &Command) -> Result<Exit> {
         Command::Bootstrap(args) => commands::bootstrap::run(ctx, args).await.map(|()| Exit::Success),
         Command::Deploy(args) => commands::deploy::run(ctx, args).await.map(|()| Exit::Success),
         Command::Status(args) => commands::status::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Releases(args) => commands::releases::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Rollback(args) => commands::rollback::run(ctx, args).await.map(|()| Exit::Success),
         Command::Serve(args) => commands::serve::run(ctx, args).await.map(|()| Exit::Success),
         Command::Diff(args) => commands::diff::run(ctx, args).await,
         Command::Completions(_) => Ok(Exit::Success),

@@ -142,6 +142,9 @@ pub struct EnvironmentLock {
     /// Our current ETag, shared with the renewal task.
     etag: Arc<Mutex<String>>,
     renewal: tokio::task::JoinHandle<()>,
+    /// Taken over from a holder that crashed or ran out of lease: what it was doing may be
+    /// half done.
+    took_over: bool,
 }
 
 impl EnvironmentLock {
@@ -175,7 +178,9 @@ impl EnvironmentLock {
                 other.actor, other.pid, other.host
             ));
             if let Some(etag) = write(&client, bucket, &key, &holder, Some(&etag)).await? {
-                return Ok(Self::held(client, bucket, key, holder.clone(), etag, lease, printer));
+                let mut lock = Self::held(client, bucket, key, holder.clone(), etag, lease, printer);
+                lock.took_over = true;
+                return Ok(lock);
             }
         }
         let message = match read(&client, bucket, &key).await? {
@@ -204,11 +209,16 @@ impl EnvironmentLock {
             lease,
             printer.clone(),
         ));
-        Self { client, bucket: bucket.to_owned(), key, holder, etag, renewal }
+        Self { client, bucket: bucket.to_owned(), key, holder, etag, renewal, took_over: false }
     }
 
     pub fn holder(&self) -> &Holder {
         &self.holder
+    }
+
+    /// The lock was taken over from an earlier holder (see [`EnvironmentLock::acquire`]).
+    pub fn took_over(&self) -> bool {
+        self.took_over
     }
 
     /// Releases the lock if it is still ours (a conditional delete on our ETag).
@@ -343,6 +353,7 @@ mod tests {
             .await
             .expect("taken over");
         assert_eq!(takeover.num_calls(), 1);
+        assert!(lock.took_over(), "a takeover is reported: the holder before may have left work half done");
         lock.release().await.expect("released");
         assert_eq!(release.num_calls(), 1, "the delete was conditional on our own ETag");
     }

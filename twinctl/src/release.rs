@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
+use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::artifacts;
@@ -52,7 +53,8 @@ pub struct Release {
     pub kind: Kind,
     /// Fixed when recorded, never rewritten.
     pub outcome: Outcome,
-    /// For a rollback: the release whose state it restored.
+    /// For a rollback: the deploy whose state it restored (when it restored an earlier
+    /// rollback, that rollback's own `rolled_back_to`), so it always names a deploy.
     pub rolled_back_to: Option<String>,
     /// The release that was current when this one was recorded.
     pub previous: Option<String>,
@@ -108,8 +110,10 @@ struct Pointer {
     release: String,
 }
 
+/// A release id: the UTC time to the millisecond (so ids sort by age, also for a rollback
+/// recorded within a second of the deploy before it), then 8 random hex digits.
 pub fn new_id() -> String {
-    format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8])
+    format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ"), &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
 fn parse(key: &str, bytes: &[u8]) -> Result<Release> {
@@ -178,54 +182,45 @@ pub async fn current(client: &Client, bucket: &str, environment: &str) -> Result
     }
 }
 
-/// Every release of the environment, newest first.
-pub async fn list(client: &Client, bucket: &str, environment: &str) -> Result<Vec<Release>> {
-    let mut releases = Vec::new();
-    for key in keys(client, bucket, environment).await? {
-        if let Some(bytes) = s3::get(client, bucket, &key).await? {
-            releases.push(parse(&key, &bytes)?);
-        }
-    }
-    // Ids start with the UTC time, so they sort by age.
+/// The newest `limit` releases of the environment (all with None), newest first: one listing,
+/// then one read per release returned.
+pub async fn list(client: &Client, bucket: &str, environment: &str, limit: Option<usize>) -> Result<Vec<Release>> {
+    let keys = keys(client, bucket, environment).await?;
+    let wanted = limit.unwrap_or(keys.len()).min(keys.len());
+    let mut releases: Vec<Release> = futures_util::stream::iter(keys[..wanted].iter().map(|key| async move {
+        Ok::<_, Error>(match s3::get(client, bucket, key).await? {
+            Some(bytes) => Some(parse(key, &bytes)?),
+            None => None,
+        })
+    }))
+    .buffered(8)
+    .try_collect::<Vec<_>>()
+    .await?
+    .into_iter()
+    .flatten()
+    .collect();
     releases.sort_by(|a, b| b.id.cmp(&a.id));
     Ok(releases)
 }
 
 /// The newest release, succeeded or not (one listing and one read).
 pub async fn latest(client: &Client, bucket: &str, environment: &str) -> Result<Option<Release>> {
-    let Some(key) = keys(client, bucket, environment).await?.into_iter().max() else { return Ok(None) };
+    let Some(key) = keys(client, bucket, environment).await?.into_iter().next() else { return Ok(None) };
     match s3::get(client, bucket, &key).await? {
         Some(bytes) => parse(&key, &bytes).map(Some),
         None => Ok(None),
     }
 }
 
-/// The manifests' keys (not the pointer).
+/// The manifests' keys (not the pointer), newest first.
 async fn keys(client: &Client, bucket: &str, environment: &str) -> Result<Vec<String>> {
-    let prefix = artifacts::releases_prefix(environment);
     let current_key = artifacts::current_release_key(environment);
-    let mut keys = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(&prefix)
-            .set_continuation_token(token.clone())
-            .send()
-            .await
-            .sdk_context(|| format!("failed to list s3://{bucket}/{prefix}"))?;
-        keys.extend(
-            page.contents()
-                .iter()
-                .filter_map(|o| o.key())
-                .filter(|k| *k != current_key && k.ends_with(".json"))
-                .map(str::to_owned),
-        );
-        token = page.next_continuation_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
+    let mut keys: Vec<String> = s3::keys(client, bucket, &artifacts::releases_prefix(environment))
+        .await?
+        .into_iter()
+        .filter(|k| *k != current_key && k.ends_with(".json"))
+        .collect();
+    // Ids start with the UTC time, so keys sort by age.
+    keys.sort_by(|a, b| b.cmp(a));
     Ok(keys)
 }

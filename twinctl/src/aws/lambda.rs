@@ -8,13 +8,14 @@
 //! configuration-only change gets a version of its own and a no-op deploy gets the live one back.
 //! Must not: decide whether a version may go live (deploy does, after the smoke test).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::client::Waiters as _;
 use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
 use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -189,17 +190,79 @@ pub async fn smoke_test(lambda: &Client, function: &str, version: &str) -> Resul
     }
 }
 
-/// Points the existing alias at `version`.
+/// Points the existing alias at `version`, all of its traffic: an empty
+/// `AdditionalVersionWeights` removes any routing weight a canary left (UpdateAlias API
+/// reference: RoutingConfig).
 pub async fn move_alias(lambda: &Client, function: &str, version: &str) -> Result<()> {
     lambda
         .update_alias()
         .function_name(function)
         .name(ALIAS)
         .function_version(version)
+        .routing_config(
+            AliasRoutingConfiguration::builder().set_additional_version_weights(Some(HashMap::new())).build(),
+        )
         .send()
         .await
         .sdk_context(|| format!("failed to move {function}:{ALIAS} to version {version}"))?;
     Ok(())
+}
+
+/// The alias as it routes now: its version and any extra version's share of traffic.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AliasRouting {
+    pub version: String,
+    /// Version → share of invocations (0.0–1.0) sent there instead of `version`.
+    pub weights: BTreeMap<String, f64>,
+}
+
+/// The alias's routing, or None when the alias does not exist yet.
+pub async fn alias_routing(lambda: &Client, function: &str) -> Result<Option<AliasRouting>> {
+    match lambda.get_alias().function_name(function).name(ALIAS).send().await {
+        Ok(alias) => Ok(Some(AliasRouting {
+            version: alias.function_version().unwrap_or_default().to_owned(),
+            weights: alias
+                .routing_config()
+                .and_then(|r| r.additional_version_weights())
+                .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+                .unwrap_or_default(),
+        })),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e).sdk_context(|| format!("failed to read alias {function}:{ALIAS}")),
+    }
+}
+
+/// The function's published versions (not `$LATEST`), oldest first.
+pub async fn published_versions(lambda: &Client, function: &str) -> Result<Vec<String>> {
+    let mut versions = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = lambda
+            .list_versions_by_function()
+            .function_name(function)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .sdk_context(|| format!("failed to list the versions of {function}"))?;
+        versions
+            .extend(page.versions().iter().filter_map(|v| v.version()).filter(|v| *v != "$LATEST").map(str::to_owned));
+        marker = page.next_marker().map(str::to_owned);
+        if marker.is_none() {
+            break;
+        }
+    }
+    versions.sort_by_key(|v| v.parse::<u64>().unwrap_or(u64::MAX));
+    Ok(versions)
+}
+
+/// Deletes one published version (DeleteFunction with a Qualifier). Lambda refuses to delete a
+/// version an alias points to (DeleteFunction API reference), which guards the live one twice.
+pub async fn delete_version(lambda: &Client, function: &str, version: &str) -> Result<()> {
+    match lambda.delete_function().function_name(function).qualifier(version).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(e).sdk_context(|| format!("failed to delete {function}:{version}")),
+    }
 }
 
 #[cfg(test)]

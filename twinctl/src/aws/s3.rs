@@ -120,7 +120,120 @@ pub async fn get(s3: &Client, bucket: &str, key: &str) -> Result<Option<Vec<u8>>
     Ok(Some(bytes.to_vec()))
 }
 
+/// The copy source of one version of a key, URL-encoded as CopyObject requires.
+pub fn copy_source(bucket: &str, key: &str, version_id: Option<&str>) -> String {
+    const KEY: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+    let key = percent_encoding::utf8_percent_encode(key, KEY);
+    match version_id {
+        Some(version) => format!("{bucket}/{key}?versionId={version}"),
+        None => format!("{bucket}/{key}"),
+    }
+}
+
+/// Makes `version_id` the key's current content again by copying it onto the key (the older
+/// version itself stays where it is). A key already at that version is left alone.
+pub async fn restore_version(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+    content_type: &str,
+    sha256: &str,
+) -> Result<Written> {
+    match s3.head_object().bucket(bucket).key(key).send().await {
+        Ok(head) if head.version_id() == Some(version_id) => {
+            return Ok(Written { version_id: Some(version_id.to_owned()), uploaded: false });
+        }
+        Ok(_) => {}
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => return Err(e).sdk_context(|| format!("failed to check s3://{bucket}/{key}")),
+    }
+    let copied = s3
+        .copy_object()
+        .bucket(bucket)
+        .key(key)
+        .copy_source(copy_source(bucket, key, Some(version_id)))
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+        .content_type(content_type)
+        .metadata(SHA256_METADATA, sha256)
+        .send()
+        .await
+        .sdk_context(|| format!("failed to restore s3://{bucket}/{key} to version {version_id}"))?;
+    Ok(Written { version_id: copied.version_id().map(str::to_owned), uploaded: true })
+}
+
+/// Whether one version of a key still exists, and the sha256 it carries (None when absent).
+pub async fn version_sha256(s3: &Client, bucket: &str, key: &str, version_id: &str) -> Result<Option<Option<String>>> {
+    match s3.head_object().bucket(bucket).key(key).version_id(version_id).send().await {
+        Ok(head) => Ok(Some(head.metadata().and_then(|m| m.get(SHA256_METADATA)).cloned())),
+        Err(e) if is_not_found(&e) || e.raw_response().is_some_and(|r| r.status().as_u16() == 400) => Ok(None),
+        Err(e) => Err(e).sdk_context(|| format!("failed to check s3://{bucket}/{key}?versionId={version_id}")),
+    }
+}
+
+/// Every (key, version id) under `prefix`, delete markers excluded.
+pub async fn all_versions(
+    s3: &Client,
+    bucket: &str,
+    prefix: Option<&str>,
+) -> Result<std::collections::BTreeSet<(String, String)>> {
+    let mut versions = std::collections::BTreeSet::new();
+    let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
+    loop {
+        let page = s3
+            .list_object_versions()
+            .bucket(bucket)
+            .set_prefix(prefix.map(str::to_owned))
+            .set_key_marker(key_marker.clone())
+            .set_version_id_marker(version_marker.clone())
+            .send()
+            .await
+            .sdk_context(|| format!("failed to list the versions in s3://{bucket}"))?;
+        versions.extend(page.versions().iter().filter_map(|v| Some((v.key()?.to_owned(), v.version_id()?.to_owned()))));
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        version_marker = page.next_version_id_marker().map(str::to_owned);
+    }
+    Ok(versions)
+}
+
+/// Every key under `prefix` (current objects).
+pub async fn keys(s3: &Client, bucket: &str, prefix: &str) -> Result<std::collections::BTreeSet<String>> {
+    let mut keys = std::collections::BTreeSet::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .sdk_context(|| format!("failed to list s3://{bucket}/{prefix}"))?;
+        keys.extend(page.contents().iter().filter_map(|o| o.key()).map(str::to_owned));
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(keys)
+}
+
 /// An S3 URL CloudFormation accepts as TemplateURL (virtual-hosted style).
 pub fn https_url(bucket: &str, region: &str, key: &str) -> String {
     format!("https://{bucket}.s3.{region}.amazonaws.com/{key}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_sources_are_url_encoded_with_their_version() {
+        assert_eq!(copy_source("b", "dir/a b+c.html", Some("v1")), "b/dir/a%20b%2Bc.html?versionId=v1");
+        assert_eq!(copy_source("b", "persona/me.txt", None), "b/persona/me.txt");
+    }
 }

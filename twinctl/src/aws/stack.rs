@@ -155,6 +155,21 @@ pub fn parameters(stack: &Stack) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The template the stack runs now, as it was submitted (GetTemplate, stage Original).
+pub async fn template_body(cfn: &Client, name: &str) -> Result<String> {
+    let output = cfn
+        .get_template()
+        .stack_name(name)
+        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+        .send()
+        .await
+        .sdk_context(|| format!("failed to read the template of stack {name}"))?;
+    output
+        .template_body()
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("stack {name} returned no template")))
+}
+
 fn deadline_passed(name: &str, stack: &Stack, waiting: &Waiting) -> Error {
     Error::user_with_hint(
         format!(

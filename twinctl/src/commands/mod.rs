@@ -5,5 +5,7 @@ pub mod build;
 pub mod completions;
 pub mod deploy;
 pub mod diff;
+pub mod releases;
+pub mod rollback;
 pub mod serve;
 pub mod status;

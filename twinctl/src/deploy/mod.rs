@@ -93,6 +93,8 @@ pub struct DeployReport {
     pub invalidation_completed: Option<bool>,
     pub phases: Vec<(String, f64)>,
     pub urls: BTreeMap<String, String>,
+    /// Function versions deleted because no retained release needs them.
+    pub pruned_versions: Vec<String>,
 }
 
 /// Takes the lock, runs the steps, records the release, releases the lock.
@@ -141,7 +143,10 @@ pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &
     outcome?;
     recorded?;
     released?;
-    Ok(state.report(target))
+    let pruned = crate::retention::prune_after_release(target, &ctx.printer).await;
+    let mut report = state.report(target);
+    report.pruned_versions = pruned;
+    Ok(report)
 }
 
 async fn steps(ctx: &Context, target: &mut Target, options: &Options, state: &mut State) -> Result<()> {
@@ -211,6 +216,7 @@ impl State {
             invalidation_completed: self.invalidation.as_ref().map(|i| i.completed),
             phases: self.phases,
             urls: self.urls,
+            pruned_versions: Vec::new(),
         }
     }
 }
@@ -259,6 +265,7 @@ pub fn stack_parameters(ctx: &Context, target: &Target, located: &Located) -> Re
     parameters.insert("CodeBucket".into(), target.artifacts_bucket()?.to_owned());
     parameters.insert("CodeKey".into(), artifacts::function_key(&located.bundle.function.sha256));
     parameters.insert("Architecture".into(), located.bundle.architecture.clone());
+    parameters.insert("RetainedReleases".into(), target.environment.retain_releases.to_string());
     // Always the alias's current version (empty before the first): CloudFormation must never
     // move the alias behind our back.
     parameters.insert("LiveVersion".into(), target.live_version.clone().unwrap_or_default());
@@ -469,6 +476,9 @@ impl DeployReport {
         }
         if !self.invalidated.is_empty() {
             text.push_str(&format!("  cdn:      invalidated {}\n", self.invalidated.join(" ")));
+        }
+        if !self.pruned_versions.is_empty() {
+            text.push_str(&format!("  pruned:   function version(s) {}\n", self.pruned_versions.join(", ")));
         }
         for (name, url) in &self.urls {
             text.push_str(&format!("  {name}: {url}\n"));

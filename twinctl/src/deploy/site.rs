@@ -22,7 +22,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::aws::error::SdkContext;
-use crate::aws::s3::{SHA256_METADATA, sha256_hex};
+use crate::aws::s3::{SHA256_METADATA, copy_source, sha256_hex};
 use crate::bundle::{self, Walk};
 use crate::config::CacheRule;
 use crate::error::{Error, Result};
@@ -133,6 +133,24 @@ pub struct Current {
     pub sha256: Option<String>,
     pub content_type: Option<String>,
     pub cache_control: Option<String>,
+}
+
+/// The bucket as a recorded release left it, without asking S3: what a rollback trusts when
+/// that release is the last thing that wrote to the bucket (one request per changed key,
+/// however large the site).
+pub fn current_from_record(objects: &[SiteObject]) -> BTreeMap<String, Current> {
+    objects
+        .iter()
+        .map(|o| {
+            let current = Current {
+                version_id: o.version_id.clone(),
+                sha256: Some(o.sha256.clone()),
+                content_type: Some(o.content_type.clone()),
+                cache_control: Some(o.cache_control.clone()),
+            };
+            (o.key.clone(), current)
+        })
+        .collect()
 }
 
 /// The bucket's current objects: one listing, then HEAD only for keys the recorded release
@@ -336,17 +354,6 @@ fn record(desired: &Desired, version_id: Option<String>) -> SiteObject {
         sha256: desired.sha256.clone(),
         content_type: desired.content_type.clone(),
         cache_control: desired.cache_control.clone(),
-    }
-}
-
-/// The copy source of one version of a key, URL-encoded as CopyObject requires.
-fn copy_source(bucket: &str, key: &str, version_id: Option<&str>) -> String {
-    const KEY: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
-    let key = percent_encoding::utf8_percent_encode(key, KEY);
-    match version_id {
-        Some(version) => format!("{bucket}/{key}?versionId={version}"),
-        None => format!("{bucket}/{key}"),
     }
 }
 
@@ -558,6 +565,5 @@ mod tests {
         assert_eq!(policy.for_key("config.json"), NO_CACHE);
         assert_eq!(invalidation_paths("index.html"), ["/", "/index.html"]);
         assert_eq!(invalidation_paths("docs/a.html"), ["/docs/a.html"]);
-        assert_eq!(copy_source("b", "dir/a b+c.html", Some("v1")), "b/dir/a%20b%2Bc.html?versionId=v1");
     }
 }

@@ -1,0 +1,210 @@
+//! What the emulator tests share: a throwaway project driving the real `twinctl` binary, and
+//! SDK clients pointed at the emulator to check what it did.
+//!
+//! Each test is its own project (its own bootstrap and environment stacks), so tests run in
+//! parallel against one emulator. Bundles are assembled here instead of by `twinctl build`
+//! (a release build per test would take minutes): the function zip holds a `bootstrap`
+//! script that runs the workspace's debug `twin-runtime`, and each variant of the script is
+//! a different code version.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn emulator_url() -> String {
+    let port = std::env::var("TWIN_EMULATOR_PORT").unwrap_or_else(|_| "4566".to_owned());
+    let url = format!("http://127.0.0.1:{port}");
+    let address = format!("127.0.0.1:{port}");
+    if std::net::TcpStream::connect_timeout(&address.parse().unwrap(), Duration::from_secs(2)).is_err() {
+        panic!("the AWS emulator is not running at {url}; start it with `scripts/emulator start` (scripts/test does)");
+    }
+    url
+}
+
+/// The workspace's debug `twin-runtime`, beside this test's own target directory (which
+/// honours CARGO_TARGET_DIR): `<target>/debug/deps/<this test>` → `<target>/debug/twin-runtime`.
+pub fn runtime_binary() -> PathBuf {
+    let test = std::env::current_exe().unwrap();
+    let binary = test.parent().and_then(Path::parent).unwrap().join("twin-runtime");
+    assert!(binary.is_file(), "{} is missing: build the workspace first (cargo build --workspace)", binary.display());
+    binary.canonicalize().unwrap()
+}
+
+pub fn native_label() -> &'static str {
+    if cfg!(target_arch = "aarch64") { "arm64" } else { "x86_64" }
+}
+
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new(site_files: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let root = workspace().canonicalize().unwrap();
+        std::fs::write(dir.path().join("me.txt"), "I am the test twin.\nI exist to be deployed.\n").unwrap();
+        let config = format!(
+            "project: {name}\n\
+             templates:\n  stack: {root}/templates/twin.yaml\n  bootstrap: {root}/templates/bootstrap.yaml\n\
+             persona: me.txt\n\
+             frontend:\n  directory: site\n  output: site\n\
+             environments:\n  local:\n    region: us-east-1\n    architecture: native\n    parameters:\n      LlmProvider: offline\n\
+             \x20 staging:\n    region: us-east-1\n    approval: true\n",
+            root = root.display()
+        );
+        std::fs::write(dir.path().join("twinctl.yaml"), config).unwrap();
+        let project = Self { dir };
+        project.write_site(site_files);
+        project
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write_site(&self, extra_files: usize) {
+        let site = self.path().join("site");
+        std::fs::create_dir_all(site.join("_next/static")).unwrap();
+        std::fs::write(
+            site.join("index.html"),
+            "<!doctype html><title>twin</title><script src=\"/_next/static/app-1.js\"></script>",
+        )
+        .unwrap();
+        std::fs::write(site.join("_next/static/app-1.js"), "console.log('twin')").unwrap();
+        for n in 0..extra_files {
+            std::fs::write(site.join(format!("_next/static/chunk-{n}.js")), format!("/* chunk {n} */")).unwrap();
+        }
+    }
+
+    /// A bundle whose function runs the workspace's runtime; `variant` changes the code.
+    pub fn bundle(&self, variant: &str, prelude: &str) -> PathBuf {
+        let dir = self.path().join(format!("bundle-{variant}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script =
+            format!("#!/bin/sh\n# variant {variant}\n{prelude}\nexec \"{}\" \"$@\"\n", runtime_binary().display());
+        let mut zip_bytes = Vec::new();
+        {
+            let mut writer = zip::ZipWriter::new(std::io::Cursor::new(&mut zip_bytes));
+            let options = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+            writer.start_file("bootstrap", options).unwrap();
+            writer.write_all(script.as_bytes()).unwrap();
+            writer.finish().unwrap();
+        }
+        let digest = Sha256::digest(&zip_bytes);
+        let zip_name = format!("function-{}.zip", &hex::encode(digest)[..16]);
+        std::fs::write(dir.join(&zip_name), &zip_bytes).unwrap();
+        let site = dir.join("site");
+        let _ = std::fs::remove_dir_all(&site);
+        copy_dir(&self.path().join("site"), &site);
+        let files = walk(&site).len();
+        let bundle = serde_json::json!({
+            "fingerprint": format!("test-{variant}"),
+            "architecture": native_label(),
+            "function": {
+                "zip": zip_name,
+                "sha256": hex::encode(digest),
+                "code_sha256": base64::engine::general_purpose::STANDARD.encode(digest),
+                "bytes": zip_bytes.len(),
+            },
+            "site": {"dir": "site", "files": files, "bytes": 0},
+        });
+        std::fs::write(dir.join("bundle.json"), serde_json::to_vec_pretty(&bundle).unwrap()).unwrap();
+        dir
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_twinctl"));
+        command
+            .args(args)
+            .arg("--config")
+            .arg(self.path().join("twinctl.yaml"))
+            .current_dir(self.path())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("TWINCTL_ENDPOINT_URL", emulator_url())
+            .env_remove("TWINCTL_OUTPUT");
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs with `--output json`, asserting success; returns the result document.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let output = self.run(&all);
+        assert!(output.status.success(), "twinctl {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+    }
+
+    pub fn deploy(&self, bundle: &Path) -> Value {
+        self.json(&["deploy", "local", "--artifacts", bundle.to_str().unwrap()])
+    }
+
+    pub fn bootstrap(&self) -> String {
+        let report = self.json(&["bootstrap", "local"]);
+        report["outputs"]["ArtifactsBucketName"].as_str().unwrap().to_owned()
+    }
+}
+
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    twinctl::bundle::files(dir, twinctl::bundle::Walk::All, &[]).unwrap()
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    for file in walk(from) {
+        let target = to.join(file.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &target).unwrap();
+    }
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs `f` with an SDK configuration pointed at the emulator (what a test checks behind twinctl).
+pub fn with_emulator<T, F: std::future::Future<Output = T>>(f: impl FnOnce(aws_config::SdkConfig) -> F) -> T {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(emulator_url())
+            .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .load()
+            .await;
+        f(sdk).await
+    })
+}
+
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
+}
+
+/// What Lambda says the `live` alias runs.
+pub fn live_environment(project: &Project) -> serde_json::Map<String, Value> {
+    let status = project.json(&["status", "local"]);
+    let function = status["outputs"]["FunctionName"].as_str().unwrap().to_owned();
+    with_emulator(|sdk| async move {
+        let lambda = aws_sdk_lambda::Client::new(&sdk);
+        let live = lambda.get_function_configuration().function_name(&function).qualifier("live").send().await.unwrap();
+        let variables = live.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+        variables.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
+    })
+}

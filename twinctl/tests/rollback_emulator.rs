@@ -1,0 +1,248 @@
+//! The real `twinctl` binary against the local AWS emulator: releases and rollback.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// What visitors get now: every current key of the site bucket with the sha256 of its bytes,
+/// read back from S3 (not from any manifest).
+fn served(project: &Project) -> BTreeMap<String, String> {
+    let status = project.json(&["status", "local"]);
+    let bucket = status["outputs"]["FrontendBucketName"].as_str().unwrap().to_owned();
+    with_emulator(|sdk| async move {
+        let s3 = s3_client(&sdk);
+        let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+        let mut served = BTreeMap::new();
+        for object in listed.contents() {
+            let key = object.key().unwrap().to_owned();
+            let body = s3.get_object().bucket(&bucket).key(&key).send().await.unwrap().body.collect().await.unwrap();
+            served.insert(key, hex::encode(Sha256::digest(body.into_bytes())));
+        }
+        served
+    })
+}
+
+/// The persona the function reads now.
+fn persona(project: &Project) -> String {
+    let status = project.json(&["status", "local"]);
+    let bucket = status["outputs"]["MemoryBucketName"].as_str().unwrap().to_owned();
+    with_emulator(|sdk| async move {
+        let object = s3_client(&sdk).get_object().bucket(&bucket).key("persona/me.txt").send().await.unwrap();
+        String::from_utf8(object.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+    })
+}
+
+struct Snapshot {
+    served: BTreeMap<String, String>,
+    live: Value,
+    persona: String,
+}
+
+fn snapshot(project: &Project) -> Snapshot {
+    let status = project.json(&["status", "local"]);
+    Snapshot { served: served(project), live: status["live_version"].clone(), persona: persona(project) }
+}
+
+fn assert_restored(project: &Project, expected: &Snapshot, what: &str) {
+    let now = snapshot(project);
+    assert_eq!(now.served, expected.served, "{what}: every served object's bytes, and the set of keys");
+    assert_eq!(now.live, expected.live, "{what}: the alias");
+    assert_eq!(now.persona, expected.persona, "{what}: the persona");
+}
+
+/// Deploy A, then B with a changed, an added and a deleted file, a new persona and new code.
+fn deploy_a_then_b(project: &Project) -> (Value, Snapshot, Value, Snapshot) {
+    project.bootstrap();
+    let a = project.deploy(&project.bundle("a", ""));
+    let at_a = snapshot(project);
+    let site = project.path().join("site");
+    std::fs::write(site.join("index.html"), "<!doctype html><title>twin B</title>").unwrap();
+    std::fs::write(site.join("added.html"), "<p>only in B</p>").unwrap();
+    std::fs::remove_file(site.join("_next/static/chunk-1.js")).unwrap();
+    std::fs::write(project.path().join("me.txt"), "I am the test twin, second edition.\n").unwrap();
+    let b = project.deploy(&project.bundle("b", ""));
+    let at_b = snapshot(project);
+    assert_ne!(at_a.served, at_b.served);
+    assert_ne!(at_a.live, at_b.live);
+    assert_ne!(at_a.persona, at_b.persona);
+    (a, at_a, b, at_b)
+}
+
+fn releases(project: &Project) -> Value {
+    project.json(&["releases", "local"])
+}
+
+#[test]
+fn rollback_restores_the_exact_bytes_then_rolls_forward_and_twice_returns() {
+    let project = Project::new(3);
+    let (a, at_a, b, at_b) = deploy_a_then_b(&project);
+
+    let back = project.json(&["rollback", "local"]);
+    assert_eq!(back["to"], a["release_id"], "{back}");
+    assert_eq!(back["from"], b["release_id"]);
+    assert_eq!(back["alias_moved"], true);
+    assert_eq!(back["persona_restored"], true);
+    assert_eq!(back["site_state"], "recorded", "the manifests were enough: {back}");
+    assert_eq!(back["site"]["deleted_keys"], serde_json::json!(["added.html"]));
+    // index.html changed and chunk-1.js comes back; config.json and the rest are untouched.
+    assert_eq!(back["site"]["uploaded"], 2, "{back}");
+    // chunk-1.js is immutable (a new name for new content): never cached wrongly, not invalidated.
+    assert_eq!(back["invalidated"], serde_json::json!(["/", "/added.html", "/index.html"]));
+    assert!(back["origin_seconds"].as_f64().unwrap() > 0.0);
+    assert_restored(&project, &at_a, "rollback to A");
+
+    let history = releases(&project);
+    assert_eq!(history["schema_version"], 1);
+    let entries = history["releases"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{history}");
+    assert_eq!(entries.iter().filter(|e| e["current"] == true).count(), 1, "exactly one current: {history}");
+    assert_eq!(entries[0]["id"], back["release_id"], "newest first");
+    assert_eq!(entries[0]["kind"], "rollback");
+    assert_eq!(entries[0]["outcome"], "succeeded");
+    assert_eq!(entries[0]["rolled_back_to"], a["release_id"]);
+    assert_eq!(entries[0]["current"], true);
+    assert_eq!(entries[0]["function_version"], at_a.live);
+    assert!(entries.iter().all(|e| e["restorable"] == true), "{history}");
+    assert_eq!(history["current"], back["release_id"]);
+
+    // B's manifest was not rewritten by the rollback.
+    let b_again = project.json(&["releases", "local", b["release_id"].as_str().unwrap()]);
+    assert_eq!(b_again["release"]["outcome"], "succeeded");
+    assert_eq!(b_again["current"], false);
+
+    let forward = project.json(&["rollback", "local", "--to", b["release_id"].as_str().unwrap()]);
+    assert_eq!(forward["to"], b["release_id"]);
+    assert_restored(&project, &at_b, "roll forward to B");
+
+    // Rolling back twice returns to where the first rollback started.
+    project.json(&["rollback", "local"]);
+    assert_restored(&project, &at_a, "the first of two rollbacks");
+    assert_eq!(releases(&project)["releases"][0]["rolled_back_to"], a["release_id"], "it names A's deploy");
+    project.json(&["rollback", "local"]);
+    assert_restored(&project, &at_b, "the second rollback");
+
+    // Restoring what is already restored is a no-op, not a new release (a rerun is safe).
+    let count = releases(&project)["releases"].as_array().unwrap().len();
+    let again = project.json(&["rollback", "local", "--to", b["release_id"].as_str().unwrap()]);
+    assert_eq!(again["release_id"], Value::Null, "{again}");
+    assert_eq!(releases(&project)["releases"].as_array().unwrap().len(), count);
+
+    // A deploy after a rollback leaves the alias alone unless the code changed: the stack
+    // recorded the live version.
+    let deploy = project.deploy(&project.bundle("b", ""));
+    assert_eq!(deploy["stack_changes"], 0, "{deploy}");
+    assert_restored(&project, &at_b, "a redeploy of B");
+}
+
+#[test]
+fn refused_rollbacks_say_why_with_exit_1_and_change_nothing() {
+    let project = Project::new(0);
+    let bucket = project.bootstrap();
+    let nothing = project.run(&["rollback", "local"]);
+    assert_eq!(nothing.status.code(), Some(1), "{}", stderr(&nothing));
+
+    project.deploy(&project.bundle("a", ""));
+    let first = project.run(&["rollback", "local"]);
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    assert!(stderr(&first).contains("there is no earlier release"), "{}", stderr(&first));
+
+    let unknown = project.run(&["rollback", "local", "--to", "20990101T000000000Z-deadbeef"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("has no release 20990101T000000000Z-deadbeef"), "{}", stderr(&unknown));
+
+    std::fs::write(project.path().join("site/index.html"), "<p>two</p>").unwrap();
+    project.deploy(&project.bundle("b", ""));
+    let holder = serde_json::json!({
+        "id": "other", "actor": "arn:aws:iam::123456789012:user/bob", "host": "ci-runner-9",
+        "pid": 4243, "since": "2026-12-03T00:00:00Z", "git_sha": null,
+        "expires_at": (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339(),
+    });
+    let lock_bucket = bucket.clone();
+    with_emulator(|sdk| async move {
+        s3_client(&sdk)
+            .put_object()
+            .bucket(&lock_bucket)
+            .key("locks/local.json")
+            .body(aws_sdk_s3::primitives::ByteStream::from(holder.to_string().into_bytes()))
+            .send()
+            .await
+            .unwrap();
+    });
+    let before = snapshot(&project);
+    let locked = project.run(&["rollback", "local"]);
+    assert_eq!(locked.status.code(), Some(1), "{}", stderr(&locked));
+    assert!(
+        stderr(&locked).contains("locked by arn:aws:iam::123456789012:user/bob on ci-runner-9"),
+        "{}",
+        stderr(&locked)
+    );
+    assert_restored(&project, &before, "a refused rollback");
+    with_emulator(|sdk| async move {
+        s3_client(&sdk).delete_object().bucket(&bucket).key("locks/local.json").send().await.unwrap();
+    });
+
+    // A target whose function version was deleted behind twinctl's back is not restorable:
+    // `releases` flags it and `rollback` stops before touching anything.
+    let status = project.json(&["status", "local"]);
+    let function = status["outputs"]["FunctionName"].as_str().unwrap().to_owned();
+    with_emulator(|sdk| async move {
+        aws_sdk_lambda::Client::new(&sdk)
+            .delete_function()
+            .function_name(&function)
+            .qualifier("1")
+            .send()
+            .await
+            .unwrap();
+    });
+    let history = releases(&project);
+    let oldest = history["releases"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(oldest["restorable"], false, "{history}");
+    assert!(oldest["not_restorable"][0].as_str().unwrap().contains("function version 1 was deleted"), "{oldest}");
+    let gone = project.run(&["rollback", "local"]);
+    assert_eq!(gone.status.code(), Some(1), "{}", stderr(&gone));
+    assert!(stderr(&gone).contains("function version 1 no longer exists"), "{}", stderr(&gone));
+    assert_restored(&project, &before, "a rollback to an unrestorable release");
+}
+
+#[test]
+fn old_function_versions_are_pruned_but_never_those_retained_releases_need() {
+    let project = Project::new(0);
+    let config = project.path().join("twinctl.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("    architecture: native\n", "    architecture: native\n    retain_releases: 2\n"),
+    )
+    .unwrap();
+    project.bootstrap();
+    for variant in ["a", "b", "c"] {
+        project.deploy(&project.bundle(variant, ""));
+    }
+    let fourth = project.deploy(&project.bundle("d", ""));
+    // Releases d and c are retained: versions 1 and 2 go (1 went one deploy earlier).
+    assert_eq!(fourth["function_version"], "4");
+    let status = project.json(&["status", "local"]);
+    let function = status["outputs"]["FunctionName"].as_str().unwrap().to_owned();
+    let versions = with_emulator(|sdk| async move {
+        let listed = aws_sdk_lambda::Client::new(&sdk)
+            .list_versions_by_function()
+            .function_name(&function)
+            .send()
+            .await
+            .unwrap();
+        listed.versions().iter().filter_map(|v| v.version()).map(str::to_owned).collect::<Vec<_>>()
+    });
+    assert_eq!(versions, ["$LATEST", "3", "4"], "{fourth}");
+    let history = releases(&project);
+    let flags: Vec<bool> =
+        history["releases"].as_array().unwrap().iter().map(|e| e["restorable"].as_bool().unwrap()).collect();
+    assert_eq!(flags, [true, true, false, false], "{history}");
+
+    let back = project.json(&["rollback", "local"]);
+    assert_eq!(back["function_version"], "3", "{back}");
+}
