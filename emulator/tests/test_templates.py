@@ -70,8 +70,8 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Any:
         deadline = time.monotonic() + 60
         while True:
             try:
-                # The same readiness probe as scripts/emulator (it must keep working with our models).
-                urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=2).read()
+                # The same readiness probe as scripts/emulator.
+                urllib.request.urlopen(f"{url}/moto-api/config", timeout=2).read()
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
@@ -330,6 +330,23 @@ def test_twin_buckets(aws: Any, twin: dict[str, Any]) -> None:
     assert s3.get_object(Bucket=memory, Key="sessions/abc.json")["Body"].read() == b"[]"
     s3.put_object(Bucket=frontend, Key="index.html", Body=b"<html></html>")
     assert s3.get_object(Bucket=frontend, Key="index.html")["Body"].read() == b"<html></html>"
+
+
+def test_twin_buckets_keep_the_retained_releases_noncurrent_versions(aws: Any, twin: dict[str, Any]) -> None:
+    """twinctl's rollback needs the object versions of its last RetainedReleases releases (s3_lifecycle.py)."""
+    from moto.cloudformation.models import Stack
+
+    declared = Stack.parse_template((TEMPLATES / "twin.yaml").read_text())["Parameters"]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in twin["stack"]["Parameters"]}
+    retained = int(parameters["RetainedReleases"])
+    assert retained == int(declared["RetainedReleases"]["Default"]) == 10
+    noncurrent_days = int(parameters["MemoryNoncurrentDays"])
+    s3 = aws("s3")
+    for bucket in (twin["outputs"]["FrontendBucketName"], twin["outputs"]["MemoryBucketName"]):
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        assert [r["NoncurrentVersionExpiration"] for r in rules] == [
+            {"NoncurrentDays": noncurrent_days, "NewerNoncurrentVersions": retained}
+        ], bucket
 
 
 def test_twin_function_and_alias(aws: Any, twin: dict[str, Any]) -> None:
@@ -756,7 +773,7 @@ Outputs:
 
 
 def test_moto_api_data_still_serialises(endpoint: str, twin: dict[str, Any]) -> None:
-    """scripts/emulator probes /moto-api/data.json; our resource models must not break it."""
+    """/moto-api/data.json (the emulator's state dump) must survive our resource models."""
     data = json.loads(urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=10).read())
     assert "cloudformation" in data
 

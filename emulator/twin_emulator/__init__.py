@@ -21,9 +21,11 @@ This package owns what runs behind `scripts/emulator start`. It must stay bound 
   cfn_stack_fixes.py           moto's CloudFormation API and backend routed through the engine; change sets
                                (whose Replacement is the engine's own decision)
   s3_bucket_policy.py          bucket policies evaluated with their Conditions
+  s3_lifecycle.py              NoncurrentVersionExpiration keeps NewerNoncurrentVersions (put and get)
   cloudfront_response_headers.py  response headers policies (absent from moto's CloudFront)
   moto_api_fixes.py            /moto-api/data.json (scripts/emulator's probe) survives Lambda functions
   lambda_versions.py           Lambda version numbers never reused after a version is deleted
+  cloudwatch_cbor.py           CloudWatch over Smithy RPC v2 CBOR (/service/.../operation/...), as the Rust SDK calls it
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ def install() -> None:
         cfn_models_storage,
         cfn_stack_fixes,
         cloudfront_response_headers,
+        cloudwatch_cbor,
         lambda_versions,
         moto_api_fixes,
         s3_bucket_policy,
+        s3_lifecycle,
     )
 
     models = [
@@ -75,8 +79,10 @@ def install() -> None:
         name_types[model.cloudformation_type()] = model.cloudformation_name_type()
 
     s3_bucket_policy.install()
+    s3_lifecycle.install()
     cloudfront_response_headers.install()
     cfn_stack_fixes.install()
     moto_api_fixes.install()
     lambda_versions.install()
+    cloudwatch_cbor.install()
     _installed = True

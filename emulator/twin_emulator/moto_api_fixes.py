@@ -1,11 +1,11 @@
-"""A fix to moto's own /moto-api/data.json, the emulator's readiness probe.
+"""A fix to moto's own /moto-api/data.json, the page that dumps the emulator's state.
 
-scripts/emulator asks /moto-api/data.json whether the emulator answers (start, status, reset).
+/moto-api/data.json lists the emulator's state (and was scripts/emulator's readiness probe).
 moto 5.2.5 builds that page by reading every public attribute of every model instance and
 skips only attributes raising TypeError/AttributeError/ValueError; a Lambda function's
 `docker_client` property raises DockerException on a machine without Docker, so as soon as a
-stack has created a function the page answers HTTP 500 and the script believes the emulator is
-down. The replacement below is moto's code with any failing attribute skipped.
+stack has created a function the page answers HTTP 500. The replacement below is moto's code
+with any failing attribute skipped.
 """
 
 from __future__ import annotations

@@ -111,6 +111,12 @@ pub struct DeployArgs {
     /// Parallel uploads to the site bucket.
     #[arg(long, default_value_t = 16)]
     pub parallel: usize,
+    /// Give a new version TRAFFIC of the alias for WINDOW before promoting it, e.g. 10%:5m (default: the environment's `canary`).
+    #[arg(long, value_name = "TRAFFIC:WINDOW", conflicts_with = "no_canary")]
+    pub canary: Option<String>,
+    /// Send all traffic to a new version at once, even where the environment configures a canary.
+    #[arg(long)]
+    pub no_canary: bool,
 }
 
 #[derive(Debug, Args)]

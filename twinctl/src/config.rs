@@ -145,6 +145,22 @@ pub struct Environment {
     /// noncurrent versions by rule).
     #[serde(default = "default_retain_releases")]
     pub retain_releases: u32,
+    /// Deploy new versions as a canary first (`deploy --canary` overrides, `--no-canary` skips).
+    pub canary: Option<CanaryConfig>,
+}
+
+/// `canary:` of an environment: `{traffic: 10%, window: 5m, min_requests: 20, probe_every: 2s}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryConfig {
+    /// Share of the alias's traffic the new version gets, e.g. `10%`.
+    pub traffic: String,
+    /// How long it gets it before promotion, e.g. `5m`.
+    pub window: String,
+    /// Requests that must reach the new version without error before it is promoted.
+    pub min_requests: Option<u64>,
+    /// Interval of the synthetic probes sent to the alias during the window.
+    pub probe_every: Option<String>,
 }
 
 fn default_retain_releases() -> u32 {
@@ -195,6 +211,10 @@ impl Config {
             }
         }
         for (name, environment) in &self.environments {
+            if let Some(canary) = &environment.canary {
+                crate::canary::Settings::from_config(canary)
+                    .map_err(|e| Error::user(format!("{}: environments.{name}.canary: {e}", self.path.display())))?;
+            }
             if !(1..=100).contains(&environment.retain_releases) {
                 return Err(Error::user(format!(
                     "{}: environments.{name}.retain_releases is {}; it must be between 1 and 100",

@@ -10,6 +10,7 @@
 pub mod artifacts;
 pub mod aws;
 pub mod bundle;
+pub mod canary;
 pub mod cli;
 pub mod commands;
 pub mod config;

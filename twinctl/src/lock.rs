@@ -26,6 +26,18 @@ use crate::provenance;
 /// How long a lock outlives its last renewal. A killed deploy blocks the next one for at most this.
 pub const LEASE: Duration = Duration::from_secs(300);
 
+/// What the holder is doing: a rollback may take over from a canary (that is how it aborts
+/// one), never from anything else.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Activity {
+    #[default]
+    Deploy,
+    /// A deploy watching a canary: traffic is split between two versions.
+    Canary,
+    Rollback,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Holder {
     pub id: String,
@@ -36,12 +48,16 @@ pub struct Holder {
     pub git_sha: Option<String>,
     /// RFC 3339; renewed while the holder works.
     pub expires_at: String,
+    /// Absent in locks written before it existed: a deploy.
+    #[serde(default)]
+    pub activity: Activity,
 }
 
 impl Holder {
-    pub fn current(actor: &str) -> Self {
+    pub fn current(actor: &str, activity: Activity) -> Self {
         let now = Utc::now();
         Self {
+            activity,
             id: uuid::Uuid::new_v4().to_string(),
             actor: actor.to_owned(),
             host: provenance::hostname(),
@@ -65,17 +81,25 @@ impl Holder {
         if self.host == by.host && provenance::process_alive(self.pid) == Some(false) {
             return Some(format!("its holder (pid {} on this host) is gone", self.pid));
         }
+        if self.activity == Activity::Canary && by.activity == Activity::Rollback {
+            return Some("a rollback aborts the canary it is watching".to_owned());
+        }
         None
     }
 
     fn describe(&self, environment: &str) -> String {
         format!(
-            "environment {environment} is locked by {} on {} (pid {}) since {}{}, until {} unless renewed",
+            "environment {environment} is locked by {} on {} (pid {}, {}) since {}{}, until {} unless renewed",
             self.actor,
             self.host,
             self.pid,
+            match self.activity {
+                Activity::Deploy => "deploying",
+                Activity::Canary => "watching a canary",
+                Activity::Rollback => "rolling back",
+            },
             self.since,
-            self.git_sha.as_ref().map(|sha| format!(", deploying {sha}")).unwrap_or_default(),
+            self.git_sha.as_ref().map(|sha| format!(", at {sha}")).unwrap_or_default(),
             self.expires_at
         )
     }
@@ -139,8 +163,11 @@ pub struct EnvironmentLock {
     bucket: String,
     key: String,
     holder: Holder,
-    /// Our current ETag, shared with the renewal task.
-    etag: Arc<Mutex<String>>,
+    /// What we last wrote and its ETag, shared with the renewal task. Writes hold `writing`, so
+    /// a renewal and an activity change never race each other on the same ETag.
+    written: Arc<Mutex<(Holder, String)>>,
+    writing: Arc<tokio::sync::Mutex<()>>,
+    lease: Duration,
     renewal: tokio::task::JoinHandle<()>,
     /// Taken over from a holder that crashed or ran out of lease: what it was doing may be
     /// half done.
@@ -199,17 +226,57 @@ impl EnvironmentLock {
         lease: Duration,
         printer: &Printer,
     ) -> Self {
-        let etag = Arc::new(Mutex::new(etag));
+        let written = Arc::new(Mutex::new((holder.clone(), etag)));
+        let writing = Arc::new(tokio::sync::Mutex::new(()));
         let renewal = tokio::spawn(renew(
             client.clone(),
             bucket.to_owned(),
             key.clone(),
-            holder.clone(),
-            Arc::clone(&etag),
+            Arc::clone(&written),
+            Arc::clone(&writing),
             lease,
             printer.clone(),
         ));
-        Self { client, bucket: bucket.to_owned(), key, holder, etag, renewal, took_over: false }
+        Self { client, bucket: bucket.to_owned(), key, holder, written, writing, lease, renewal, took_over: false }
+    }
+
+    fn etag(&self) -> String {
+        snapshot(&self.written).1
+    }
+
+    /// Says what we are doing now (a rollback may take over from a canary); fails when the lock
+    /// is no longer ours.
+    pub async fn set_activity(&self, activity: Activity) -> Result<()> {
+        let _writing = self.writing.lock().await;
+        let (mut holder, etag) = snapshot(&self.written);
+        holder.activity = activity;
+        holder.expires_at = expiry(Utc::now(), self.lease);
+        match write(&self.client, &self.bucket, &self.key, &holder, Some(&etag)).await? {
+            Some(next) => {
+                if let Ok(mut written) = self.written.lock() {
+                    *written = (holder, next);
+                }
+                Ok(())
+            }
+            None => Err(self.lost()),
+        }
+    }
+
+    /// Whether the lock object is still the one we wrote (one HEAD request).
+    pub async fn still_ours(&self) -> Result<bool> {
+        match self.client.head_object().bucket(&self.bucket).key(&self.key).send().await {
+            Ok(head) => Ok(head.e_tag() == Some(self.etag().as_str())),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(e).sdk_context(|| format!("failed to check lock s3://{}/{}", self.bucket, self.key)),
+        }
+    }
+
+    /// The error of a holder whose lock was taken over.
+    pub fn lost(&self) -> Error {
+        Error::user(format!(
+            "the lock s3://{}/{} was taken over by another command; this one stopped without touching anything further",
+            self.bucket, self.key
+        ))
     }
 
     pub fn holder(&self) -> &Holder {
@@ -224,7 +291,7 @@ impl EnvironmentLock {
     /// Releases the lock if it is still ours (a conditional delete on our ETag).
     pub async fn release(self) -> Result<()> {
         self.renewal.abort();
-        let etag = self.etag.lock().map(|e| e.clone()).unwrap_or_default();
+        let etag = self.etag();
         match self.client.delete_object().bucket(&self.bucket).key(&self.key).if_match(etag).send().await {
             Ok(_) => Ok(()),
             // Taken over after our lease ran out, or already gone: not ours to delete.
@@ -234,24 +301,32 @@ impl EnvironmentLock {
     }
 }
 
+fn snapshot(written: &Mutex<(Holder, String)>) -> (Holder, String) {
+    match written.lock() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
 /// Renews the lease every third of it, on our ETag; stops (with a warning) once it was taken.
 async fn renew(
     client: Client,
     bucket: String,
     key: String,
-    mut holder: Holder,
-    etag: Arc<Mutex<String>>,
+    written: Arc<Mutex<(Holder, String)>>,
+    writing: Arc<tokio::sync::Mutex<()>>,
     lease: Duration,
     printer: Printer,
 ) {
     loop {
         tokio::time::sleep(lease / 3).await;
+        let _writing = writing.lock().await;
+        let (mut holder, etag) = snapshot(&written);
         holder.expires_at = expiry(Utc::now(), lease);
-        let current = etag.lock().map(|e| e.clone()).unwrap_or_default();
-        match write(&client, &bucket, &key, &holder, Some(&current)).await {
+        match write(&client, &bucket, &key, &holder, Some(&etag)).await {
             Ok(Some(next)) => {
-                if let Ok(mut shared) = etag.lock() {
-                    *shared = next;
+                if let Ok(mut shared) = written.lock() {
+                    *shared = (holder, next);
                 }
             }
             Ok(None) => {
@@ -307,6 +382,7 @@ mod tests {
             since: "2026-11-21T00:00:00Z".into(),
             git_sha: Some("abc123".into()),
             expires_at: (Utc::now() + expires_in).to_rfc3339(),
+            activity: Activity::Deploy,
         }
     }
 
@@ -330,12 +406,20 @@ mod tests {
         let refused = create_refused();
         let read = held_by(other(chrono::Duration::minutes(4)));
         let s3 = client(RuleMode::Sequential, &[&refused, &read]);
-        let error = EnvironmentLock::acquire(s3, "b", "staging", Holder::current("me"), false, &printer(), HOUR)
-            .await
-            .expect_err("held");
+        let error = EnvironmentLock::acquire(
+            s3,
+            "b",
+            "staging",
+            Holder::current("me", Activity::Deploy),
+            false,
+            &printer(),
+            HOUR,
+        )
+        .await
+        .expect_err("held");
         let message = error.to_string();
         assert!(message.contains("locked by arn:aws:iam::123456789012:user/alice on ci-runner-7"), "{message}");
-        assert!(message.contains("deploying abc123"), "{message}");
+        assert!(message.contains("(pid 4242, deploying)") && message.contains("at abc123"), "{message}");
     }
 
     #[tokio::test]
@@ -349,9 +433,17 @@ mod tests {
             .match_requests(|r| r.if_match() == Some("\"ours\""))
             .then_output(|| DeleteObjectOutput::builder().build());
         let s3 = client(RuleMode::Sequential, &[&refused, &read, &takeover, &release]);
-        let lock = EnvironmentLock::acquire(s3, "b", "staging", Holder::current("me"), false, &printer(), HOUR)
-            .await
-            .expect("taken over");
+        let lock = EnvironmentLock::acquire(
+            s3,
+            "b",
+            "staging",
+            Holder::current("me", Activity::Deploy),
+            false,
+            &printer(),
+            HOUR,
+        )
+        .await
+        .expect("taken over");
         assert_eq!(takeover.num_calls(), 1);
         assert!(lock.took_over(), "a takeover is reported: the holder before may have left work half done");
         lock.release().await.expect("released");
@@ -369,9 +461,17 @@ mod tests {
         let refused_again = create_refused();
         let winner = held_by(Holder { id: "winner".into(), ..other(chrono::Duration::minutes(5)) });
         let s3 = client(RuleMode::Sequential, &[&refused, &expired, &lost, &refused_again, &winner]);
-        let error = EnvironmentLock::acquire(s3, "b", "staging", Holder::current("me"), false, &printer(), HOUR)
-            .await
-            .expect_err("the other contender won");
+        let error = EnvironmentLock::acquire(
+            s3,
+            "b",
+            "staging",
+            Holder::current("me", Activity::Deploy),
+            false,
+            &printer(),
+            HOUR,
+        )
+        .await
+        .expect_err("the other contender won");
         assert!(error.to_string().contains("is locked by"), "{error}");
         assert_eq!(lost.num_calls(), 1);
     }
@@ -383,9 +483,17 @@ mod tests {
             .then_output(|| PutObjectOutput::builder().e_tag("\"ours\"").build());
         let not_ours = mock!(Client::delete_object).then_http_response(precondition_failed);
         let s3 = client(RuleMode::Sequential, &[&create, &not_ours]);
-        let lock = EnvironmentLock::acquire(s3, "b", "staging", Holder::current("me"), false, &printer(), HOUR)
-            .await
-            .expect("created");
+        let lock = EnvironmentLock::acquire(
+            s3,
+            "b",
+            "staging",
+            Holder::current("me", Activity::Deploy),
+            false,
+            &printer(),
+            HOUR,
+        )
+        .await
+        .expect("created");
         lock.release().await.expect("a lost lock releases quietly");
         assert_eq!(not_ours.num_calls(), 1);
     }
@@ -412,7 +520,7 @@ mod tests {
             s3,
             "b",
             "staging",
-            Holder::current("me"),
+            Holder::current("me", Activity::Deploy),
             false,
             &printer(),
             Duration::from_millis(60),
@@ -428,7 +536,7 @@ mod tests {
 
     #[test]
     fn expiry_and_dead_processes_make_a_holder_replaceable() {
-        let me = Holder::current("me");
+        let me = Holder::current("me", Activity::Deploy);
         let now = Utc::now();
         assert!(other(chrono::Duration::minutes(5)).replaceable(&me, now).is_none());
         assert!(other(-chrono::Duration::seconds(1)).replaceable(&me, now).is_some());
@@ -441,5 +549,21 @@ mod tests {
                 Holder { host: me.host.clone(), pid: std::process::id(), ..other(chrono::Duration::minutes(5)) };
             assert!(alive_here.replaceable(&me, now).is_none());
         }
+    }
+
+    #[test]
+    fn only_a_rollback_takes_over_a_live_canary_and_nothing_else_takes_over_a_live_lock() {
+        let now = Utc::now();
+        let canary = Holder { activity: Activity::Canary, ..other(chrono::Duration::minutes(5)) };
+        let rollback = Holder::current("me", Activity::Rollback);
+        let deploy = Holder::current("me", Activity::Deploy);
+        assert!(canary.replaceable(&rollback, now).is_some_and(|why| why.contains("aborts the canary")));
+        assert!(canary.replaceable(&deploy, now).is_none(), "a deploy waits for the canary");
+        assert!(other(chrono::Duration::minutes(5)).replaceable(&rollback, now).is_none(), "a deploy is not aborted");
+        let old_lock: Holder = serde_json::from_value(serde_json::json!({
+            "id": "x", "actor": "a", "host": "h", "pid": 1, "since": "s", "git_sha": null, "expires_at": "e"
+        }))
+        .expect("a lock written before activities existed");
+        assert_eq!(old_lock.activity, Activity::Deploy);
     }
 }

@@ -33,7 +33,7 @@ use crate::aws::{Caller, s3};
 use crate::context::Context;
 use crate::deploy::site;
 use crate::error::{Error, Result};
-use crate::lock::{EnvironmentLock, Holder};
+use crate::lock::{Activity, EnvironmentLock, Holder};
 use crate::release::{self, Kind, ObjectRecord, Outcome, Release};
 use crate::retention;
 use crate::target::Target;
@@ -75,6 +75,10 @@ pub struct RollbackReport {
     pub stack_seconds: f64,
     pub infra: bool,
     pub pruned_versions: Vec<String>,
+    /// Weights a canary had left on the alias, removed first.
+    pub interrupted_canary: Option<lambda::AliasRouting>,
+    /// Requests sent to AWS by the whole command, by service (retries count).
+    pub aws_requests: BTreeMap<String, u64>,
 }
 
 /// Takes the lock, rolls back, records the rollback, releases the lock.
@@ -85,7 +89,7 @@ pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &
         target.aws.s3(),
         &bucket,
         &target.name,
-        Holder::current(&caller.arn),
+        Holder::current(&caller.arn, Activity::Rollback),
         options.force_unlock,
         &ctx.printer,
         crate::lock::LEASE,
@@ -124,6 +128,8 @@ async fn locked(
 ) -> Result<RollbackReport> {
     let bucket = target.artifacts_bucket()?.to_owned();
     let s3_client = target.aws.s3();
+    // A canary in progress (whose lock we took over) or interrupted: all traffic back first.
+    let interrupted_canary = crate::canary::revert_interrupted(target, &ctx.printer).await?;
     let phase = ctx.printer.phase("plan");
     let current = release::current(&s3_client, &bucket, &target.name).await?.ok_or_else(|| {
         Error::user_with_hint(
@@ -157,6 +163,8 @@ async fn locked(
             stack_seconds: 0.0,
             infra: options.infra,
             pruned_versions: Vec::new(),
+            interrupted_canary,
+            aws_requests: target.aws.requests.snapshot(),
         });
     }
     // The manifests describe the bucket only if the current release was the last to write it.
@@ -173,7 +181,18 @@ async fn locked(
         site::current(&s3_client, &frontend, &current.site, options.parallel).await?
     };
     let plan = site::plan(site::desired_from_release(&wanted.site)?, &current_site);
-    check_restorable(ctx, target, &wanted, &plan, options).await?;
+    // --infra restores the infrastructure of the deploy whose state the target serves (a
+    // rollback release records the stack as it found it, not the state it restored).
+    let infra = match (options.infra, wanted.kind) {
+        (false, _) => None,
+        (true, Kind::Deploy) => Some(wanted.clone()),
+        (true, Kind::Rollback) => {
+            Some(release::get(&s3_client, &bucket, &target.name, state_of(&wanted)).await?.ok_or_else(|| {
+                Error::user(format!("release {} restored {}, which no longer exists", wanted.id, state_of(&wanted)))
+            })?)
+        }
+    };
+    check_restorable(ctx, target, &wanted, &plan, infra.as_ref(), options).await?;
     phase.finish(format!(
         "{} → {}: version {} → {}, {} site object(s) to restore, {} to delete",
         current.id,
@@ -187,7 +206,9 @@ async fn locked(
     let release_id = release::new_id();
     let started_at = chrono::Utc::now().to_rfc3339();
     let mut done = Done { live_before: target.live_version.clone(), ..Done::default() };
-    let outcome = steps(ctx, target, options, &wanted, &current, plan, &current_site, &release_id, &mut done).await;
+    let outcome =
+        steps(ctx, target, options, &wanted, infra.as_ref(), &current, plan, &current_site, &release_id, &mut done)
+            .await;
     let manifest = Release {
         schema_version: release::SCHEMA_VERSION,
         id: release_id.clone(),
@@ -233,6 +254,8 @@ async fn locked(
         stack_seconds: done.stack.as_secs_f64(),
         infra: options.infra,
         pruned_versions,
+        interrupted_canary,
+        aws_requests: target.aws.requests.snapshot(),
     })
 }
 
@@ -286,6 +309,7 @@ async fn check_restorable(
     target: &Target,
     wanted: &Release,
     plan: &site::Plan,
+    infra: Option<&Release>,
     options: &Options,
 ) -> Result<()> {
     let mut problems = Vec::new();
@@ -337,16 +361,16 @@ async fn check_restorable(
             problems.push(format!("persona version {} is gone", persona.version_id.as_deref().unwrap_or("(none)")));
         }
     }
-    if options.infra {
+    if let Some(infra) = infra {
         let bucket = target.artifacts_bucket()?;
-        match &wanted.template_sha256 {
+        match &infra.template_sha256 {
             Some(sha) if !s3::exists(&client, bucket, &artifacts::template_key(sha)).await? => {
                 problems.push(format!("template {} is gone", artifacts::template_key(sha)))
             }
             None => problems.push("the release recorded no template".to_owned()),
             _ => {}
         }
-        if let Some(key) = wanted.parameters.get("CodeKey")
+        if let Some(key) = infra.parameters.get("CodeKey")
             && !s3::exists(&client, bucket, key).await?
         {
             problems.push(format!("function zip {key} is gone"));
@@ -368,6 +392,7 @@ async fn steps(
     target: &mut Target,
     options: &Options,
     wanted: &Release,
+    infra: Option<&Release>,
     current: &Release,
     plan: site::Plan,
     current_site: &BTreeMap<String, site::Current>,
@@ -412,7 +437,7 @@ async fn steps(
 
     let phase = ctx.printer.phase("stack");
     let started = Instant::now();
-    record_in_stack(target, options, wanted, done, &phase).await?;
+    record_in_stack(target, wanted, infra, done, &phase).await?;
     done.stack = started.elapsed();
     phase.finish(if options.infra {
         "template and parameters of the release applied"
@@ -518,20 +543,20 @@ async fn restore_persona(
 /// `--infra` takes the target's template and parameters.
 async fn record_in_stack(
     target: &mut Target,
-    options: &Options,
     wanted: &Release,
+    infra: Option<&Release>,
     done: &mut Done,
     phase: &crate::output::Phase,
 ) -> Result<()> {
     let cfn = target.aws.cloudformation();
     let bucket = target.artifacts_bucket()?.to_owned();
     let version = wanted.function.as_ref().map(|f| f.version.clone()).unwrap_or_default();
-    let (sha, mut parameters) = if options.infra {
-        let sha = wanted
+    let (sha, mut parameters) = if let Some(infra) = infra {
+        let sha = infra
             .template_sha256
             .clone()
-            .ok_or_else(|| Error::user(format!("release {} recorded no template", wanted.id)))?;
-        (sha, wanted.parameters.clone())
+            .ok_or_else(|| Error::user(format!("release {} recorded no template", infra.id)))?;
+        (sha, infra.parameters.clone())
     } else {
         let body = stack::template_body(&cfn, &target.stack_name).await?;
         let sha = s3::sha256_hex(body.as_bytes());

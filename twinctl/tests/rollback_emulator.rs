@@ -246,3 +246,66 @@ fn old_function_versions_are_pruned_but_never_those_retained_releases_need() {
     let back = project.json(&["rollback", "local"]);
     assert_eq!(back["function_version"], "3", "{back}");
 }
+
+/// The S3 requests of a rollback that restores `changed` files of a site of `size` files.
+fn rollback_s3_requests(size: usize, changed: usize) -> u64 {
+    let project = Project::new(size);
+    project.bootstrap();
+    project.deploy(&project.bundle("a", ""));
+    for n in 0..changed {
+        std::fs::write(project.path().join(format!("site/_next/static/chunk-{n}.js")), format!("/* v2 {n} */"))
+            .unwrap();
+    }
+    project.deploy(&project.bundle("a", ""));
+    let back = project.json(&["rollback", "local"]);
+    assert_eq!(back["site"]["uploaded"], changed, "{back}");
+    back["aws_requests"]["s3"].as_u64().unwrap()
+}
+
+#[test]
+fn a_rollbacks_s3_requests_follow_the_changed_files_not_the_site_size() {
+    let small = rollback_s3_requests(20, 3);
+    let large = rollback_s3_requests(200, 3);
+    assert_eq!(small, large, "unchanged files cost no request");
+    assert!(rollback_s3_requests(20, 6) > small, "changed files do");
+}
+
+#[test]
+fn rollback_with_infra_reapplies_the_releases_template_parameters_and_without_leaves_them() {
+    let project = Project::new(0);
+    project.bootstrap();
+    let a = project.deploy(&project.bundle("a", ""));
+    let config = project.path().join("twinctl.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("      LlmProvider: offline\n", "      LlmProvider: offline\n      LogRetentionDays: \"7\"\n"),
+    )
+    .unwrap();
+    project.deploy(&project.bundle("b", ""));
+    let retention = |project: &Project| {
+        let status = project.json(&["status", "local"]);
+        let stack = status["stack"].as_str().unwrap().to_owned();
+        with_emulator(|sdk| async move {
+            let described =
+                aws_sdk_cloudformation::Client::new(&sdk).describe_stacks().stack_name(&stack).send().await.unwrap();
+            let stack = described.stacks()[0].clone();
+            let value = stack.parameters().iter().find(|p| p.parameter_key() == Some("LogRetentionDays")).unwrap();
+            value.parameter_value().unwrap().to_owned()
+        })
+    };
+    assert_eq!(retention(&project), "7");
+
+    let plain = project.json(&["rollback", "local"]);
+    assert_eq!(plain["to"], a["release_id"]);
+    assert_eq!(retention(&project), "7", "infrastructure stays as it is without --infra");
+    assert_eq!(project.json(&["status", "local"])["outputs"]["LiveVersion"], "1", "the stack records the live version");
+
+    project.json(&["rollback", "local"]); // forward to B again
+    let infra = project.json(&["rollback", "local", "--infra"]);
+    assert_eq!(infra["infra"], true);
+    assert_eq!(retention(&project), "30", "A's parameters are back");
+    let status = project.json(&["status", "local"]);
+    assert_eq!(status["live_version"], "1");
+    assert_eq!(status["outputs"]["LiveVersion"], "1");
+}

@@ -208,6 +208,30 @@ pub async fn move_alias(lambda: &Client, function: &str, version: &str) -> Resul
     Ok(())
 }
 
+/// Keeps the alias on `primary` and sends `weight` (0–1) of its invocations to `canary`.
+pub async fn set_canary_weight(
+    lambda: &Client,
+    function: &str,
+    primary: &str,
+    canary: &str,
+    weight: f64,
+) -> Result<()> {
+    lambda
+        .update_alias()
+        .function_name(function)
+        .name(ALIAS)
+        .function_version(primary)
+        .routing_config(
+            AliasRoutingConfiguration::builder()
+                .set_additional_version_weights(Some(HashMap::from([(canary.to_owned(), weight)])))
+                .build(),
+        )
+        .send()
+        .await
+        .sdk_context(|| format!("failed to send {:.0}% of {function}:{ALIAS} to version {canary}", weight * 100.0))?;
+    Ok(())
+}
+
 /// The alias as it routes now: its version and any extra version's share of traffic.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AliasRouting {

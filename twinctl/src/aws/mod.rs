@@ -6,6 +6,7 @@
 pub mod cdn;
 pub mod error;
 pub mod lambda;
+pub mod requests;
 pub mod s3;
 pub mod stack;
 
@@ -21,6 +22,8 @@ pub struct Aws {
     pub region: String,
     /// An emulator's endpoint; None on AWS.
     pub endpoint_url: Option<String>,
+    /// Every request its clients sent, by service.
+    pub requests: requests::RequestCount,
 }
 
 /// Where to connect: flags first, then the environment's configuration.
@@ -51,7 +54,7 @@ impl Aws {
                 ));
             }
         }
-        Aws { sdk: loader.load().await, region, endpoint_url }
+        Aws { sdk: loader.load().await, region, endpoint_url, requests: requests::RequestCount::default() }
     }
 
     /// True against the local emulator, which answers at once and runs no code.
@@ -60,24 +63,44 @@ impl Aws {
     }
 
     pub fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
-        aws_sdk_cloudformation::Client::new(&self.sdk)
+        let config = aws_sdk_cloudformation::config::Builder::from(&self.sdk)
+            .interceptor(self.requests.interceptor("cloudformation"))
+            .build();
+        aws_sdk_cloudformation::Client::from_conf(config)
     }
 
     pub fn lambda(&self) -> aws_sdk_lambda::Client {
-        aws_sdk_lambda::Client::new(&self.sdk)
+        let config =
+            aws_sdk_lambda::config::Builder::from(&self.sdk).interceptor(self.requests.interceptor("lambda")).build();
+        aws_sdk_lambda::Client::from_conf(config)
     }
 
     pub fn cloudfront(&self) -> aws_sdk_cloudfront::Client {
-        aws_sdk_cloudfront::Client::new(&self.sdk)
+        let config = aws_sdk_cloudfront::config::Builder::from(&self.sdk)
+            .interceptor(self.requests.interceptor("cloudfront"))
+            .build();
+        aws_sdk_cloudfront::Client::from_conf(config)
+    }
+
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        let config = aws_sdk_cloudwatch::config::Builder::from(&self.sdk)
+            .interceptor(self.requests.interceptor("cloudwatch"))
+            .build();
+        aws_sdk_cloudwatch::Client::from_conf(config)
     }
 
     pub fn sts(&self) -> aws_sdk_sts::Client {
-        aws_sdk_sts::Client::new(&self.sdk)
+        let config =
+            aws_sdk_sts::config::Builder::from(&self.sdk).interceptor(self.requests.interceptor("sts")).build();
+        aws_sdk_sts::Client::from_conf(config)
     }
 
     /// Path-style addressing against an endpoint override: `bucket.127.0.0.1` does not resolve.
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.endpoint_url.is_some()).build();
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(self.endpoint_url.is_some())
+            .interceptor(self.requests.interceptor("s3"))
+            .build();
         aws_sdk_s3::Client::from_conf(config)
     }
 

@@ -155,6 +155,32 @@ pub fn parameters(stack: &Stack) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The physical ids of the stack's resources of one type (e.g. its alarms' names).
+pub async fn physical_ids_of_type(cfn: &Client, name: &str, resource_type: &str) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = cfn
+            .list_stack_resources()
+            .stack_name(name)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .sdk_context(|| format!("failed to list the resources of stack {name}"))?;
+        ids.extend(
+            page.stack_resource_summaries()
+                .iter()
+                .filter(|r| r.resource_type() == Some(resource_type))
+                .filter_map(|r| r.physical_resource_id().map(str::to_owned)),
+        );
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(ids)
+}
+
 /// The template the stack runs now, as it was submitted (GetTemplate, stage Original).
 pub async fn template_body(cfn: &Client, name: &str) -> Result<String> {
     let output = cfn

@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
+use crate::canary::Settings;
 use crate::cli::DeployArgs;
 use crate::context::Context;
 use crate::deploy::{self, Options};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::output;
+use crate::target::Target;
 
 pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<()> {
     let mut target = ctx.target(&args.env).await?;
@@ -23,6 +25,7 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<()> {
         )?;
     }
     let options = Options {
+        canary: canary_settings(&target, args)?,
         artifacts: args.artifacts.clone(),
         force_unlock: args.force_unlock,
         invalidation_wait: if args.no_wait { Duration::ZERO } else { Duration::from_secs(args.invalidation_wait) },
@@ -31,4 +34,20 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<()> {
     let report = deploy::run(ctx, &mut target, &caller, &options).await?;
     ctx.printer.result(&report, || report.summary());
     Ok(())
+}
+
+/// `--canary` (with the configured evidence and probe interval), else the environment's
+/// `canary`, unless `--no-canary`.
+fn canary_settings(target: &Target, args: &DeployArgs) -> Result<Option<Settings>> {
+    if args.no_canary {
+        return Ok(None);
+    }
+    let configured = target.environment.canary.as_ref().map(Settings::from_config).transpose().map_err(Error::user)?;
+    let Some(spec) = &args.canary else { return Ok(configured) };
+    let mut settings = Settings::parse(spec).map_err(|e| Error::user(format!("--canary: {e}")))?;
+    if let Some(configured) = configured {
+        settings.min_requests = configured.min_requests;
+        settings.probe_every = configured.probe_every;
+    }
+    Ok(Some(settings))
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::aws::lambda;
 use crate::cli::EnvArgs;
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -17,6 +18,8 @@ struct Status {
     stack_status: Option<String>,
     outputs: BTreeMap<String, String>,
     live_version: Option<String>,
+    /// The alias's routing; weights mean a canary is running, or was interrupted.
+    alias_routing: Option<lambda::AliasRouting>,
     current_release: Option<Release>,
     last_release: Option<Release>,
 }
@@ -30,7 +33,12 @@ pub async fn run(ctx: &Context, args: &EnvArgs) -> Result<()> {
         }
         None => (None, None),
     };
+    let alias_routing = match target.outputs.get("FunctionName") {
+        Some(function) => lambda::alias_routing(&target.aws.lambda(), function).await?,
+        None => None,
+    };
     let status = Status {
+        alias_routing,
         environment: args.env.clone(),
         stack: target.stack_name.clone(),
         stack_status: target.stack.as_ref().and_then(|s| s.stack_status()).map(|s| s.as_str().to_owned()),
@@ -71,6 +79,14 @@ fn render(status: &Status) -> String {
         status.stack_status.as_deref().unwrap_or("not deployed")
     );
     text.push_str(&format!("  live version:    {}\n", status.live_version.as_deref().unwrap_or("-")));
+    if let Some(routing) = status.alias_routing.as_ref().filter(|r| !r.weights.is_empty()) {
+        for (version, weight) in &routing.weights {
+            text.push_str(&format!(
+                "  canary:          version {version} gets {:.0}% of the traffic (a canary runs, or was interrupted)\n",
+                weight * 100.0
+            ));
+        }
+    }
     text.push_str(&format!("  current release: {}\n", describe(&status.current_release)));
     if status.last_release.as_ref().map(|r| &r.id) != status.current_release.as_ref().map(|r| &r.id) {
         text.push_str(&format!("  last release:    {}\n", describe(&status.last_release)));

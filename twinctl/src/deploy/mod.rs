@@ -31,10 +31,11 @@ use crate::aws::lambda::{self, VersionConfiguration};
 use crate::aws::stack::{self, TemplateSource, Waiting};
 use crate::aws::{Caller, s3};
 use crate::bundle::{self, Located, Outcome as BuildOutcome};
+use crate::canary;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::local_function::LocalFunction;
-use crate::lock::{EnvironmentLock, Holder};
+use crate::lock::{Activity, EnvironmentLock, Holder};
 use crate::release::{self, FunctionRecord, Kind, ObjectRecord, Outcome, Release};
 use crate::target::Target;
 
@@ -46,6 +47,8 @@ pub struct Options {
     /// How long to wait for the CloudFront invalidation; zero does not wait.
     pub invalidation_wait: Duration,
     pub parallel: usize,
+    /// Give a new version a share of the traffic first (None: it takes all at once).
+    pub canary: Option<canary::Settings>,
 }
 
 /// Everything a deploy learned and did, in one place.
@@ -67,6 +70,8 @@ struct State {
     live_before: Option<String>,
     function: Option<(String, VersionConfiguration)>,
     alias_moved: bool,
+    canary: Option<canary::CanaryReport>,
+    interrupted_canary: Option<lambda::AliasRouting>,
     site: Option<site::SyncReport>,
     invalidation: Option<Invalidation>,
     phases: Vec<(String, f64)>,
@@ -87,6 +92,10 @@ pub struct DeployReport {
     /// The live version changed to a version published by this deploy.
     pub version_published: bool,
     pub alias_moved: bool,
+    /// The canary's evidence and decision, when the new version went through one.
+    pub canary: Option<canary::CanaryReport>,
+    /// Weights an interrupted canary had left on the alias, removed before this deploy.
+    pub interrupted_canary: Option<lambda::AliasRouting>,
     pub site: Option<site::SyncReport>,
     pub invalidated: Vec<String>,
     pub invalidation_id: Option<String>,
@@ -95,6 +104,8 @@ pub struct DeployReport {
     pub urls: BTreeMap<String, String>,
     /// Function versions deleted because no retained release needs them.
     pub pruned_versions: Vec<String>,
+    /// Requests sent to AWS by the whole command, by service (retries count).
+    pub aws_requests: BTreeMap<String, u64>,
 }
 
 /// Takes the lock, runs the steps, records the release, releases the lock.
@@ -106,13 +117,20 @@ pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &
         s3.clone(),
         &bucket,
         &target.name,
-        Holder::current(&caller.arn),
+        Holder::current(&caller.arn, Activity::Deploy),
         options.force_unlock,
         &ctx.printer,
         crate::lock::LEASE,
     )
     .await?;
     phase.finish(format!("{} held", artifacts::lock_key(&target.name)));
+    let interrupted_canary = match crate::canary::revert_interrupted(target, &ctx.printer).await {
+        Ok(reverted) => reverted,
+        Err(e) => {
+            let _ = lock.release().await;
+            return Err(e);
+        }
+    };
 
     let mut state = State {
         release_id: release::new_id(),
@@ -131,12 +149,14 @@ pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &
         live_before: target.live_version.clone(),
         function: None,
         alias_moved: false,
+        canary: None,
+        interrupted_canary,
         site: None,
         invalidation: None,
         phases: Vec::new(),
         urls: BTreeMap::new(),
     };
-    let outcome = steps(ctx, target, options, &mut state).await;
+    let outcome = steps(ctx, target, options, &lock, &mut state).await;
     let manifest = state.release(target, &outcome);
     let recorded = release::record(&s3, &bucket, &manifest).await;
     let released = lock.release().await;
@@ -146,14 +166,21 @@ pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &
     let pruned = crate::retention::prune_after_release(target, &ctx.printer).await;
     let mut report = state.report(target);
     report.pruned_versions = pruned;
+    report.aws_requests = target.aws.requests.snapshot();
     Ok(report)
 }
 
-async fn steps(ctx: &Context, target: &mut Target, options: &Options, state: &mut State) -> Result<()> {
+async fn steps(
+    ctx: &Context,
+    target: &mut Target,
+    options: &Options,
+    lock: &EnvironmentLock,
+    state: &mut State,
+) -> Result<()> {
     plan(ctx, target, options, state).await?;
     upload(ctx, target, state).await?;
     apply_stack(ctx, target, state).await?;
-    function(ctx, target, state).await?;
+    function(ctx, target, options, lock, state).await?;
     sync_site(ctx, target, options, state).await?;
     invalidate(ctx, target, options, state).await
 }
@@ -210,6 +237,8 @@ impl State {
             version_published: self.alias_moved && version != self.live_before,
             function_version: version,
             alias_moved: self.alias_moved,
+            canary: self.canary,
+            interrupted_canary: self.interrupted_canary,
             site: self.site,
             invalidated: self.invalidation.as_ref().map(|i| i.paths.clone()).unwrap_or_default(),
             invalidation_id: self.invalidation.as_ref().map(|i| i.id.clone()),
@@ -217,6 +246,7 @@ impl State {
             phases: self.phases,
             urls: self.urls,
             pruned_versions: Vec::new(),
+            aws_requests: BTreeMap::new(),
         }
     }
 }
@@ -312,7 +342,13 @@ async fn apply_stack(ctx: &Context, target: &mut Target, state: &mut State) -> R
 /// How long Lambda may take to finish an update or activate a version.
 const FUNCTION_WAIT: Duration = Duration::from_secs(300);
 
-async fn function(ctx: &Context, target: &mut Target, state: &mut State) -> Result<()> {
+async fn function(
+    ctx: &Context,
+    target: &mut Target,
+    options: &Options,
+    lock: &EnvironmentLock,
+    state: &mut State,
+) -> Result<()> {
     let phase = ctx.printer.phase("function");
     let persona_path = ctx.config.resolve(&ctx.config.persona);
     let persona = std::fs::read(&persona_path)
@@ -338,6 +374,19 @@ async fn function(ctx: &Context, target: &mut Target, state: &mut State) -> Resu
     }
     phase.message(format!("smoke-testing version {number}"));
     smoke_test(ctx, target, &function_name, &version).await?;
+    if let (Some(live), Some(settings)) = (target.live_version.clone(), options.canary.as_ref()) {
+        let versions = canary::Versions { function: &function_name, old: &live, new: &version };
+        let report = canary::run(target, lock, versions, settings, &local_work_dir(ctx)?, &phase).await?;
+        let outcome = report.outcome;
+        state.canary = Some(report);
+        match outcome {
+            canary::Outcome::Promoted => {}
+            canary::Outcome::Reverted => {
+                return Err(state.canary.as_ref().map(Error::from).unwrap_or_else(|| lock.lost()));
+            }
+            canary::Outcome::Aborted => return Err(lock.lost()),
+        }
+    }
     if target.live_version.is_some() {
         // The fast path: traffic moves now, the stack records it next.
         lambda::move_alias(&lambda, &function_name, &number).await?;
@@ -367,8 +416,7 @@ async fn smoke_test(ctx: &Context, target: &Target, function: &str, version: &Ve
     if !target.aws.is_emulator() {
         return lambda::smoke_test(&target.aws.lambda(), function, &version.version).await;
     }
-    let work_dir = ctx.config.resolve(std::path::Path::new("target/twin/run"));
-    std::fs::create_dir_all(&work_dir).with_context(|| format!("failed to create {}", work_dir.display()))?;
+    let work_dir = local_work_dir(ctx)?;
     let running = LocalFunction::start(
         &target.aws,
         target.artifacts_bucket()?,
@@ -380,6 +428,13 @@ async fn smoke_test(ctx: &Context, target: &Target, function: &str, version: &Ve
     let result = running.smoke_test().await;
     running.stop().await;
     result
+}
+
+/// Where versions run on this machine against the emulator keep their binaries and logs.
+fn local_work_dir(ctx: &Context) -> Result<PathBuf> {
+    let work_dir = ctx.config.resolve(std::path::Path::new("target/twin/run"));
+    std::fs::create_dir_all(&work_dir).with_context(|| format!("failed to create {}", work_dir.display()))?;
+    Ok(work_dir)
 }
 
 /// The per-environment runtime configuration served as `/config.json`: one site build serves
@@ -462,6 +517,21 @@ impl DeployReport {
         let phases: Vec<String> = self.phases.iter().map(|(name, seconds)| format!("{name} {seconds:.1}s")).collect();
         text.push_str(&format!("  phases:   {}\n", phases.join(", ")));
         text.push_str(&format!("  stack:    {} ({} change(s))\n", self.stack, self.stack_changes));
+        if let Some(routing) = &self.interrupted_canary {
+            text.push_str(&format!(
+                "  canary:   an interrupted canary's weights were removed (back on version {})\n",
+                routing.version
+            ));
+        }
+        if let Some(canary) = &self.canary {
+            text.push_str(&format!(
+                "  canary:   version {} at {:.0}% for {:.0}s: {} request(s) reached it, promoted\n",
+                canary.new_version,
+                canary.traffic * 100.0,
+                canary.seconds,
+                canary.reached_new()
+            ));
+        }
         text.push_str(&format!(
             "  function: version {}{}{}\n",
             self.function_version.as_deref().unwrap_or("?"),
