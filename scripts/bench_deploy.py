@@ -73,9 +73,9 @@ def make_project(work: Path, files: int) -> Path:
     return work
 
 
-def make_bundle(project: Path, with_site: bool) -> Path:
-    bundle = project / ("bundle-site" if with_site else "bundle-nosite")
-    bundle.mkdir(exist_ok=True)
+def write_function(bundle: Path) -> dict:
+    """The benchmark function (a script running the release twin-runtime) zipped into `bundle`;
+    returns the bundle manifest's `function` entry."""
     script = f"#!/bin/sh\nexec \"{RUNTIME}\" \"$@\"\n".encode()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -86,6 +86,13 @@ def make_bundle(project: Path, with_site: bool) -> Path:
     digest = hashlib.sha256(data).digest()
     name = f"function-{digest.hex()[:16]}.zip"
     (bundle / name).write_bytes(data)
+    return {"zip": name, "sha256": digest.hex(), "code_sha256": base64.b64encode(digest).decode(), "bytes": len(data)}
+
+
+def make_bundle(project: Path, with_site: bool) -> Path:
+    bundle = project / ("bundle-site" if with_site else "bundle-nosite")
+    bundle.mkdir(exist_ok=True)
+    function = write_function(bundle)
     site = None
     if with_site:
         target = bundle / "site"
@@ -98,7 +105,7 @@ def make_bundle(project: Path, with_site: bool) -> Path:
         site = {"dir": "site", "files": 1, "bytes": 0}
     (bundle / "bundle.json").write_text(json.dumps({
         "fingerprint": "bench", "architecture": "x86_64",
-        "function": {"zip": name, "sha256": digest.hex(), "code_sha256": base64.b64encode(digest).decode(), "bytes": len(data)},
+        "function": function,
         "site": site,
     }))
     return bundle

@@ -6,19 +6,15 @@ For a site of 1,000 and of 5,000 files: deploy A, change 10 files, deploy B, the
 number of S3 requests for 1,000 and 5,000 files (unchanged files cost nothing).
 """
 
-import base64
-import hashlib
-import io
 import json
 import shutil
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_deploy import RUNTIME, TARGET, make_project, twinctl  # noqa: E402
+from bench_deploy import TARGET, make_project, twinctl, write_function  # noqa: E402
 
 CHANGED = 10
 
@@ -27,21 +23,10 @@ def bundle(project: Path, name: str) -> Path:
     """A bundle of the project's site as it is now, with the one benchmark function."""
     directory = project / f"bundle-{name}"
     directory.mkdir()
-    script = f"#!/bin/sh\nexec \"{RUNTIME}\" \"$@\"\n".encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        info = zipfile.ZipInfo("bootstrap")
-        info.external_attr = 0o755 << 16
-        archive.writestr(info, script)
-    data = buffer.getvalue()
-    digest = hashlib.sha256(data).digest()
-    zip_name = f"function-{digest.hex()[:16]}.zip"
-    (directory / zip_name).write_bytes(data)
+    function = write_function(directory)
     shutil.copytree(project / "site", directory / "site")
     (directory / "bundle.json").write_text(json.dumps({
-        "fingerprint": f"bench-{name}", "architecture": "x86_64",
-        "function": {"zip": zip_name, "sha256": digest.hex(), "code_sha256": base64.b64encode(digest).decode(),
-                     "bytes": len(data)},
+        "fingerprint": f"bench-{name}", "architecture": "x86_64", "function": function,
         "site": {"dir": "site", "files": 0, "bytes": 0},
     }))
     return directory

@@ -1,6 +1,7 @@
 //! The artifacts bucket: where it is (the bootstrap stack's output) and its key layout —
 //! `functions/<sha256>.zip`, `templates/<sha256>.yaml`, `locks/<env>.json`,
-//! `releases/<env>/<id>.json` and `releases/<env>/current.json`.
+//! `releases/<env>/<id>.json`, `releases/<env>/current.json` and `releases/<env>/writing` (present
+//! while a deploy or rollback writes to the site, see `release::Writing`).
 //! Must not: read or write objects (the modules that own each kind of object do).
 
 use std::collections::BTreeMap;
@@ -51,6 +52,11 @@ pub fn release_key(environment: &str, id: &str) -> String {
 
 pub fn current_release_key(environment: &str) -> String {
     format!("releases/{environment}/current.json")
+}
+
+/// Not `.json`: listings of manifests skip it.
+pub fn writing_marker_key(environment: &str) -> String {
+    format!("releases/{environment}/writing")
 }
 
 #[cfg(test)]

@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StateValue};
 use serde::Serialize;
 
+use crate::aws::error::SdkContext;
 use crate::aws::lambda::{self, VersionConfiguration};
-use crate::aws::{SdkContext, stack};
+use crate::aws::stack;
 use crate::config::CanaryConfig;
 use crate::error::{Error, Result};
 use crate::local_function::LocalFunction;
@@ -250,12 +251,24 @@ pub async fn run(
         seconds: 0.0,
     };
     let client = target.aws.lambda();
-    let prober = prober(target, &versions, settings, work_dir).await?;
-    lock.set_activity(Activity::Canary).await?;
-    lambda::set_canary_weight(&client, versions.function, versions.old, &versions.new.version, settings.traffic)
-        .await?;
+    // Everything that can fail before traffic splits, first.
     let alarms =
         stack::physical_ids_of_type(&target.aws.cloudformation(), &target.stack_name, "AWS::CloudWatch::Alarm").await?;
+    let prober = prober(target, &versions, settings, work_dir).await?;
+    let split = async {
+        lock.set_activity(Activity::Canary).await?;
+        lambda::set_canary_weight(&client, versions.function, versions.old, &versions.new.version, settings.traffic)
+            .await
+    }
+    .await;
+    if let Err(e) = split {
+        prober.stop().await;
+        // The weight may or may not have been set: all traffic back, if the lock is still ours.
+        if lock.set_activity(Activity::Deploy).await.is_ok() {
+            lambda::move_alias(&client, versions.function, versions.old).await?;
+        }
+        return Err(e);
+    }
     let metrics_from = chrono::Utc::now() - chrono::Duration::minutes(1);
     let verdict = watch(target, lock, &versions, settings, &prober, &alarms, metrics_from, &mut report, phase).await;
     prober.stop().await;
@@ -275,29 +288,34 @@ pub async fn run(
             report.outcome = Outcome::Reverted;
             report.reason = Some(reason);
         }
-        Ok(Verdict::LockLost) => {
-            report.outcome = Outcome::Aborted;
-            report.reason = Some("the lock was taken over (a rollback aborts a canary)".to_owned());
-            return Ok(report);
-        }
+        Ok(Verdict::LockLost) => return Ok(aborted(report)),
         Err(e) => {
             // Could not watch: never promote blind.
             report.outcome = Outcome::Reverted;
             report.reason = Some(format!("the canary could not be watched: {e}"));
         }
     }
-    if report.outcome == Outcome::Reverted {
-        // Checked again just before: a rollback that took over owns the alias now. (A takeover
-        // between this check and the move remains possible; it lasts one request.)
-        if !lock.still_ours().await? {
-            report.outcome = Outcome::Aborted;
-            report.reason = Some("the lock was taken over (a rollback aborts a canary)".to_owned());
-            return Ok(report);
+    // A conditional write on our ETag: after it, no rollback can have taken the lock, so the
+    // alias is still ours to move; if it fails, the command that took over owns the alias.
+    match lock.set_activity(Activity::Deploy).await {
+        Ok(()) => {}
+        Err(Error::User { .. }) => return Ok(aborted(report)),
+        Err(e) => {
+            // Lock state unknown: take no chance with a promotion, send the traffic back.
+            lambda::move_alias(&client, versions.function, versions.old).await?;
+            return Err(e);
         }
+    }
+    if report.outcome == Outcome::Reverted {
         lambda::move_alias(&client, versions.function, versions.old).await?;
     }
-    lock.set_activity(Activity::Deploy).await?;
     Ok(report)
+}
+
+fn aborted(mut report: CanaryReport) -> CanaryReport {
+    report.outcome = Outcome::Aborted;
+    report.reason = Some("the lock was taken over (a rollback aborts a canary)".to_owned());
+    report
 }
 
 enum Verdict {

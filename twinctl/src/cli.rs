@@ -99,7 +99,21 @@ pub struct DeployArgs {
     /// Deploy a bundle built earlier (a target/twin/<arch> directory) instead of building.
     #[arg(long)]
     pub artifacts: Option<PathBuf>,
-    /// Remove a stale environment lock left by a crashed deploy, then deploy.
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// Give a new version TRAFFIC of the alias for WINDOW before promoting it, e.g. 10%:5m (default: the environment's `canary`).
+    #[arg(long, value_name = "TRAFFIC:WINDOW", conflicts_with = "no_canary")]
+    pub canary: Option<String>,
+    /// Send all traffic to a new version at once, even where the environment configures a canary.
+    #[arg(long)]
+    pub no_canary: bool,
+}
+
+/// What every command that changes an environment (deploy, rollback) takes: the lock, the
+/// CloudFront wait, the parallelism of S3 writes.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    /// Take over a stale environment lock left by a crashed command first.
     #[arg(long)]
     pub force_unlock: bool,
     /// Do not wait for the CloudFront invalidation to complete.
@@ -108,15 +122,16 @@ pub struct DeployArgs {
     /// Seconds to wait for the CloudFront invalidation; past that it is a warning, not a failure.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub invalidation_wait: u64,
-    /// Parallel uploads to the site bucket.
+    /// Parallel writes to the site bucket.
     #[arg(long, default_value_t = 16)]
     pub parallel: usize,
-    /// Give a new version TRAFFIC of the alias for WINDOW before promoting it, e.g. 10%:5m (default: the environment's `canary`).
-    #[arg(long, value_name = "TRAFFIC:WINDOW", conflicts_with = "no_canary")]
-    pub canary: Option<String>,
-    /// Send all traffic to a new version at once, even where the environment configures a canary.
-    #[arg(long)]
-    pub no_canary: bool,
+}
+
+impl ChangeArgs {
+    /// How long to wait for an invalidation (zero: not at all).
+    pub fn invalidation_wait(&self) -> std::time::Duration {
+        if self.no_wait { std::time::Duration::ZERO } else { std::time::Duration::from_secs(self.invalidation_wait) }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -140,18 +155,8 @@ pub struct RollbackArgs {
     /// Also redeploy the release's template and parameters (a change set); default: infrastructure stays.
     #[arg(long)]
     pub infra: bool,
-    /// Remove a stale environment lock left by a crashed command, then roll back.
-    #[arg(long)]
-    pub force_unlock: bool,
-    /// Do not wait for the CloudFront invalidation to complete.
-    #[arg(long)]
-    pub no_wait: bool,
-    /// Seconds to wait for the CloudFront invalidation; past that it is a warning, not a failure.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
-    pub invalidation_wait: u64,
-    /// Parallel object restores.
-    #[arg(long, default_value_t = 16)]
-    pub parallel: usize,
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Args)]

@@ -140,9 +140,9 @@ pub struct Environment {
     /// Ask before deploying (or require --yes).
     #[serde(default)]
     pub approval: bool,
-    /// How many of the newest releases stay restorable: their function versions, object
-    /// versions, zips and templates are never pruned (1–100; S3 keeps at most 100 newer
-    /// noncurrent versions by rule).
+    /// How many of the newest succeeded releases stay restorable: their function versions,
+    /// object versions, zips and templates are never pruned (2–100: the current release and the
+    /// one rollback returns to; S3 keeps at most 100 newer noncurrent versions by rule).
     #[serde(default = "default_retain_releases")]
     pub retain_releases: u32,
     /// Deploy new versions as a canary first (`deploy --canary` overrides, `--no-canary` skips).
@@ -215,9 +215,10 @@ impl Config {
                 crate::canary::Settings::from_config(canary)
                     .map_err(|e| Error::user(format!("{}: environments.{name}.canary: {e}", self.path.display())))?;
             }
-            if !(1..=100).contains(&environment.retain_releases) {
+            // Two at least: the current release and the one `rollback` goes back to.
+            if !(2..=100).contains(&environment.retain_releases) {
                 return Err(Error::user(format!(
-                    "{}: environments.{name}.retain_releases is {}; it must be between 1 and 100",
+                    "{}: environments.{name}.retain_releases is {}; it must be between 2 and 100",
                     self.path.display(),
                     environment.retain_releases
                 )));
@@ -331,10 +332,10 @@ mod tests {
     fn releases_kept_default_to_ten_and_stay_within_what_s3_can_keep() {
         let config = parse(VALID).expect("valid");
         assert_eq!(config.environment("local").expect("local").retain_releases, 10);
-        let message = parse("project: twin\nenvironments:\n  local:\n    region: x\n    retain_releases: 0\n")
-            .expect_err("zero")
+        let message = parse("project: twin\nenvironments:\n  local:\n    region: x\n    retain_releases: 1\n")
+            .expect_err("one")
             .to_string();
-        assert!(message.contains("environments.local.retain_releases is 0"), "{message}");
+        assert!(message.contains("environments.local.retain_releases is 1"), "{message}");
         assert!(parse("project: twin\nenvironments:\n  local:\n    region: x\n    retain_releases: 101\n").is_err());
     }
 }

@@ -262,8 +262,10 @@ impl EnvironmentLock {
         }
     }
 
-    /// Whether the lock object is still the one we wrote (one HEAD request).
+    /// Whether the lock object is still the one we wrote (one HEAD request). Waits for a renewal
+    /// in flight: its new ETag would otherwise look like someone else's.
     pub async fn still_ours(&self) -> Result<bool> {
+        let _writing = self.writing.lock().await;
         match self.client.head_object().bucket(&self.bucket).key(&self.key).send().await {
             Ok(head) => Ok(head.e_tag() == Some(self.etag().as_str())),
             Err(e) if is_not_found(&e) => Ok(false),
@@ -290,6 +292,9 @@ impl EnvironmentLock {
 
     /// Releases the lock if it is still ours (a conditional delete on our ETag).
     pub async fn release(self) -> Result<()> {
+        // Not in the middle of a renewal: its new ETag would make our delete miss.
+        let writing = Arc::clone(&self.writing);
+        let _writing = writing.lock().await;
         self.renewal.abort();
         let etag = self.etag();
         match self.client.delete_object().bucket(&self.bucket).key(&self.key).if_match(etag).send().await {

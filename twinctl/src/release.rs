@@ -159,6 +159,45 @@ pub async fn record(client: &Client, bucket: &str, release: &Release) -> Result<
     Ok(())
 }
 
+/// The marker a deploy or rollback puts before it writes to the site and removes once its
+/// release is recorded. While it is there — a command was killed, or could not record what it
+/// did — the current release's manifest may not describe the bucket, and a rollback reads the
+/// bucket instead of trusting it.
+#[derive(Debug)]
+pub struct Writing;
+
+impl Writing {
+    pub async fn mark(client: &Client, bucket: &str, environment: &str, release_id: &str) -> Result<()> {
+        let key = artifacts::writing_marker_key(environment);
+        client
+            .put_object()
+            .bucket(bucket)
+            .key(&key)
+            .content_type("text/plain")
+            .body(ByteStream::from(release_id.as_bytes().to_vec()))
+            .send()
+            .await
+            .sdk_context(|| format!("failed to write s3://{bucket}/{key}"))?;
+        Ok(())
+    }
+
+    pub async fn clear(client: &Client, bucket: &str, environment: &str) -> Result<()> {
+        let key = artifacts::writing_marker_key(environment);
+        client
+            .delete_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .sdk_context(|| format!("failed to delete s3://{bucket}/{key}"))?;
+        Ok(())
+    }
+
+    pub async fn present(client: &Client, bucket: &str, environment: &str) -> Result<bool> {
+        s3::exists(client, bucket, &artifacts::writing_marker_key(environment)).await
+    }
+}
+
 /// One release, or None when there is no such id.
 pub async fn get(client: &Client, bucket: &str, environment: &str, id: &str) -> Result<Option<Release>> {
     let key = artifacts::release_key(environment, id);

@@ -1,8 +1,9 @@
 //! Retention: what must outlive a release so that it can be restored, which releases still
 //! can be, and the pruning of what no release needs any more.
 //!
-//! Owns the rule. The newest `retain_releases` releases of an environment (any kind, any
-//! outcome) keep their Lambda versions; the alias's versions are always kept. twinctl never
+//! Owns the rule. The newest `retain_releases` succeeded releases of an environment (at least
+//! two: the current one and the one `rollback` goes back to) keep their Lambda versions, and so
+//! do the alias's; failed releases are never restored, so they keep nothing. twinctl never
 //! deletes function zips, templates or object versions: zips and templates are written once
 //! by content and never become noncurrent, and the templates' lifecycle rules keep
 //! `RetainedReleases` newer noncurrent versions of every site and persona key — enough for
@@ -23,6 +24,7 @@ use crate::release::{self, Outcome, Release};
 use crate::target::Target;
 
 /// The published versions no retained release names and the alias does not route to.
+/// `releases` is newest first.
 pub fn prunable(
     published: &[String],
     releases: &[Release],
@@ -30,12 +32,17 @@ pub fn prunable(
     routing: Option<&AliasRouting>,
 ) -> Vec<String> {
     let mut keep: BTreeSet<&str> =
-        releases.iter().take(retain).filter_map(|r| r.function.as_ref()).map(|f| f.version.as_str()).collect();
+        retained(releases, retain).filter_map(|r| r.function.as_ref()).map(|f| f.version.as_str()).collect();
     if let Some(routing) = routing {
         keep.insert(routing.version.as_str());
         keep.extend(routing.weights.keys().map(String::as_str));
     }
     published.iter().filter(|v| !keep.contains(v.as_str())).cloned().collect()
+}
+
+/// The releases whose artifacts are kept: the newest `retain` that succeeded.
+fn retained(releases: &[Release], retain: usize) -> impl Iterator<Item = &Release> {
+    releases.iter().filter(|r| r.outcome == Outcome::Succeeded).take(retain)
 }
 
 /// Deletes the Lambda versions [`prunable`] names; returns them. `releases` is newest first.
@@ -58,7 +65,14 @@ pub async fn prune_after_release(target: &Target, printer: &Printer) -> Vec<Stri
     let retain = target.environment.retain_releases as usize;
     let pruned = async {
         let bucket = target.artifacts_bucket()?;
-        let releases = release::list(&target.aws.s3(), bucket, &target.name, Some(retain)).await?;
+        let client = target.aws.s3();
+        // Failed releases do not count: read a margin, and everything when the margin holds
+        // fewer succeeded releases than are retained.
+        let window = retain * 3;
+        let mut releases = release::list(&client, bucket, &target.name, Some(window)).await?;
+        if releases.len() == window && retained(&releases, retain).count() < retain {
+            releases = release::list(&client, bucket, &target.name, None).await?;
+        }
         prune_versions(target, &releases, retain).await
     }
     .await;
@@ -66,6 +80,15 @@ pub async fn prune_after_release(target: &Target, printer: &Printer) -> Vec<Stri
         printer.warn(format!("old function versions were not pruned (the release stands): {e}"));
         Vec::new()
     })
+}
+
+/// Why a release cannot be restored.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Missing {
+    /// Anything here: `rollback` to this release is refused.
+    pub blocking: Vec<String>,
+    /// Only `rollback --infra` needs these (the template and the function zip).
+    pub infra: Vec<String>,
 }
 
 /// What exists now of everything releases refer to: one listing per kind, whatever the number
@@ -100,18 +123,18 @@ impl Inventory {
         Ok(inventory)
     }
 
-    /// Why `release` cannot be restored; empty when it can.
-    pub fn missing(&self, release: &Release) -> Vec<String> {
-        let mut missing = Vec::new();
+    /// Why `release` cannot be restored (empty when it can), and what `--infra` would also miss.
+    pub fn missing(&self, release: &Release) -> Missing {
+        let mut missing = Missing::default();
         if release.outcome == Outcome::Failed {
-            missing.push("the release failed: only succeeded releases are restored".to_owned());
+            missing.blocking.push("the release failed: only succeeded releases are restored".to_owned());
             return missing;
         }
         match (&release.function, &self.function_versions) {
-            (None, _) => missing.push("no function version was recorded".to_owned()),
-            (Some(_), None) => missing.push("the function does not exist".to_owned()),
+            (None, _) => missing.blocking.push("no function version was recorded".to_owned()),
+            (Some(_), None) => missing.blocking.push("the function does not exist".to_owned()),
             (Some(function), Some(versions)) if !versions.contains(&function.version) => {
-                missing.push(format!("function version {} was deleted", function.version))
+                missing.blocking.push(format!("function version {} was deleted", function.version))
             }
             _ => {}
         }
@@ -121,7 +144,9 @@ impl Inventory {
                 .as_ref()
                 .is_some_and(|v| self.persona_versions.contains(&(persona.key.clone(), v.clone())));
             if !present {
-                missing.push(format!("persona version {} is gone", persona.version_id.as_deref().unwrap_or("(none)")));
+                missing
+                    .blocking
+                    .push(format!("persona version {} is gone", persona.version_id.as_deref().unwrap_or("(none)")));
             }
         }
         let gone: Vec<&str> = release
@@ -135,17 +160,21 @@ impl Inventory {
         if !gone.is_empty() {
             let shown: Vec<&str> = gone.iter().take(3).copied().collect();
             let more = if gone.len() > 3 { format!(" and {} more", gone.len() - 3) } else { String::new() };
-            missing.push(format!("{} site object version(s) are gone: {}{more}", gone.len(), shown.join(", ")));
+            missing.blocking.push(format!(
+                "{} site object version(s) are gone: {}{more}",
+                gone.len(),
+                shown.join(", ")
+            ));
         }
         if let Some(sha) = &release.template_sha256
             && !self.artifacts.contains(&artifacts::template_key(sha))
         {
-            missing.push(format!("template {} is gone (needed by --infra)", artifacts::template_key(sha)));
+            missing.infra.push(format!("template {} is gone", artifacts::template_key(sha)));
         }
         if let Some(key) = release.parameters.get("CodeKey")
             && !self.artifacts.contains(key)
         {
-            missing.push(format!("function zip {key} is gone (needed by --infra)"));
+            missing.infra.push(format!("function zip {key} is gone"));
         }
         missing
     }
@@ -193,6 +222,16 @@ mod tests {
     }
 
     #[test]
+    fn failed_releases_do_not_use_up_the_retained_ones() {
+        // Newest first: 4 succeeded, 3 failed, 2 failed, 1 succeeded; two are retained.
+        let mut releases: Vec<Release> = (1..=4).rev().map(|v| release(&format!("r{v}"), &v.to_string())).collect();
+        releases[1].outcome = Outcome::Failed;
+        releases[2].outcome = Outcome::Failed;
+        let doomed = prunable(&versions(1..=4), &releases, 2, None);
+        assert_eq!(doomed, ["2", "3"], "version 1 is what rollback goes back to");
+    }
+
+    #[test]
     fn only_versions_outside_the_retained_releases_and_the_alias_are_pruned() {
         // Newest first: releases 9..=3 used versions 9..=3; only the newest 3 are retained.
         let releases: Vec<Release> = (3..=9).rev().map(|v| release(&format!("r{v}"), &v.to_string())).collect();
@@ -224,10 +263,14 @@ mod tests {
             site_versions: [("index.html".to_owned(), "v1".to_owned())].into(),
             ..Inventory::default()
         };
-        assert_eq!(inventory.missing(&release), ["function version 3 was deleted"]);
+        assert_eq!(inventory.missing(&release).blocking, ["function version 3 was deleted"]);
         let inventory = Inventory { function_versions: Some(["3".to_owned()].into()), ..Inventory::default() };
-        assert_eq!(inventory.missing(&release), ["1 site object version(s) are gone: index.html"]);
+        assert_eq!(inventory.missing(&release).blocking, ["1 site object version(s) are gone: index.html"]);
+        release.template_sha256 = Some("abc".to_owned());
+        let missing = inventory.missing(&release);
+        assert_eq!(missing.infra, ["template templates/abc.yaml is gone"], "needed by --infra only");
+        assert_eq!(missing.blocking.len(), 1);
         release.outcome = Outcome::Failed;
-        assert!(inventory.missing(&release)[0].contains("failed"));
+        assert!(inventory.missing(&release).blocking[0].contains("failed"));
     }
 }

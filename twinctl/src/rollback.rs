@@ -128,7 +128,9 @@ async fn locked(
 ) -> Result<RollbackReport> {
     let bucket = target.artifacts_bucket()?.to_owned();
     let s3_client = target.aws.s3();
-    // A canary in progress (whose lock we took over) or interrupted: all traffic back first.
+    // What was read before the lock may be stale. A canary in progress (whose lock we took
+    // over) or interrupted: all traffic back first.
+    target.refresh().await?;
     let interrupted_canary = crate::canary::revert_interrupted(target, &ctx.printer).await?;
     let phase = ctx.printer.phase("plan");
     let current = release::current(&s3_client, &bucket, &target.name).await?.ok_or_else(|| {
@@ -141,8 +143,19 @@ async fn locked(
     let function = wanted.function.clone().ok_or_else(|| {
         Error::user(format!("release {} recorded no function version; it cannot be restored", wanted.id))
     })?;
-    // A rollback that restored the target's state counts as the target: a rerun changes nothing.
-    if state_of(&wanted) == state_of(&current) {
+    // The manifests describe the bucket only if the current release was the last to write it:
+    // no newer (failed) release, no command killed while writing, no lock taken over.
+    let latest = release::latest(&s3_client, &bucket, &target.name).await?;
+    let trusted = !lock.took_over()
+        && latest.as_ref().map(|r| &r.id) == Some(&current.id)
+        && !release::Writing::present(&s3_client, &bucket, &target.name).await?;
+    // Restoring what is served already changes nothing (a rerun is safe) — but only when
+    // nothing can have written since, and the alias is where the target left it.
+    let serving = state_of(&wanted) == state_of(&current)
+        && trusted
+        && !options.infra
+        && target.live_version.as_deref() == Some(function.version.as_str());
+    if serving {
         phase.finish(format!("release {} is already what {} serves", wanted.id, target.name));
         return Ok(RollbackReport {
             environment: target.name.clone(),
@@ -167,9 +180,6 @@ async fn locked(
             aws_requests: target.aws.requests.snapshot(),
         });
     }
-    // The manifests describe the bucket only if the current release was the last to write it.
-    let latest = release::latest(&s3_client, &bucket, &target.name).await?;
-    let trusted = !lock.took_over() && latest.as_ref().map(|r| &r.id) == Some(&current.id);
     let frontend = target.output("FrontendBucketName")?.to_owned();
     let current_site = if trusted {
         site::current_from_record(&current.site)
@@ -206,6 +216,7 @@ async fn locked(
     let release_id = release::new_id();
     let started_at = chrono::Utc::now().to_rfc3339();
     let mut done = Done { live_before: target.live_version.clone(), ..Done::default() };
+    release::Writing::mark(&s3_client, &bucket, &target.name, &release_id).await?;
     let outcome =
         steps(ctx, target, options, &wanted, infra.as_ref(), &current, plan, &current_site, &release_id, &mut done)
             .await;
@@ -231,8 +242,14 @@ async fn locked(
         site_changed: done.site.as_ref().map(site::SyncReport::changed).unwrap_or(0),
         error: outcome.as_ref().err().map(ToString::to_string),
     };
-    release::record(&s3_client, &bucket, &manifest).await?;
+    let recorded = release::record(&s3_client, &bucket, &manifest).await;
+    if recorded.is_ok()
+        && let Err(e) = release::Writing::clear(&s3_client, &bucket, &target.name).await
+    {
+        ctx.printer.warn(format!("{e}"));
+    }
     outcome?;
+    recorded?;
 
     let pruned_versions = retention::prune_after_release(target, &ctx.printer).await;
     Ok(RollbackReport {
@@ -315,17 +332,17 @@ async fn check_restorable(
     let mut problems = Vec::new();
     if let Some(recorded) = &wanted.function {
         let function = target.output("FunctionName")?;
-        match lambda::version_configuration(&target.aws.lambda(), function, &recorded.version).await {
-            Ok(now) if now.code_sha256 != recorded.code_sha256 => problems.push(format!(
+        match lambda::version_configuration_if_exists(&target.aws.lambda(), function, &recorded.version).await? {
+            Some(now) if now.code_sha256 != recorded.code_sha256 => problems.push(format!(
                 "function version {} runs code {} but the release recorded {}",
                 recorded.version, now.code_sha256, recorded.code_sha256
             )),
-            Ok(now) if now.configuration_sha256 != recorded.configuration_sha256 => problems.push(format!(
+            Some(now) if now.configuration_sha256 != recorded.configuration_sha256 => problems.push(format!(
                 "function version {}'s configuration differs from what the release recorded",
                 recorded.version
             )),
-            Ok(_) => {}
-            Err(_) => problems.push(format!("function version {} no longer exists", recorded.version)),
+            Some(_) => {}
+            None => problems.push(format!("function version {} no longer exists", recorded.version)),
         }
     }
     let client = target.aws.s3();
@@ -337,10 +354,11 @@ async fn check_restorable(
     let gone: Vec<String> = futures_util::stream::iter(checks.map(|(key, version, sha)| {
         let client = &client;
         async move {
-            Ok::<_, Error>(match s3::version_sha256(client, frontend, &key, &version).await? {
-                Some(Some(found)) if found != sha => Some(format!("{key} version {version} holds other content")),
-                Some(_) => None,
-                None => Some(format!("{key} version {version} is gone")),
+            let state = s3::version_state(client, frontend, &key, &version).await?;
+            Ok::<_, Error>(match state {
+                s3::VersionState::Gone => Some(format!("{key} version {version} is gone")),
+                _ if !state.holds(&sha) => Some(format!("{key} version {version} holds other content")),
+                _ => None,
             })
         }
     }))
@@ -354,11 +372,14 @@ async fn check_restorable(
     if let Some(persona) = &wanted.persona {
         let memory = target.output("MemoryBucketName")?;
         let present = match &persona.version_id {
-            Some(version) => s3::version_sha256(&client, memory, &persona.key, version).await?.is_some(),
+            Some(version) => s3::version_state(&client, memory, &persona.key, version).await?.holds(&persona.sha256),
             None => false,
         };
         if !present {
-            problems.push(format!("persona version {} is gone", persona.version_id.as_deref().unwrap_or("(none)")));
+            problems.push(format!(
+                "persona version {} is gone or holds other content",
+                persona.version_id.as_deref().unwrap_or("(none)")
+            ));
         }
     }
     if let Some(infra) = infra {
@@ -519,7 +540,11 @@ async fn switch_origin(
             current.id, target.name, current.id
         )),
     }
-    Err(Error::Internal(anyhow::anyhow!(message)))
+    // The cause decides the kind (a user error stays one), the message says what was put back.
+    Err(match failure {
+        Error::User { hint, .. } => Error::User { message, hint },
+        Error::Internal(_) => Error::Internal(anyhow::anyhow!(message)),
+    })
 }
 
 /// The persona object back on its recorded version; returns the record and whether it changed.

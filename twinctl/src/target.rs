@@ -53,14 +53,7 @@ impl Context {
             }
             _ => None,
         };
-        let stack = aws::stack::describe(&cfn, &stack_name)
-            .await?
-            .filter(|s| aws::stack::state(Some(s)) != aws::stack::StackState::Missing);
-        let outputs = stack.as_ref().map(aws::stack::outputs).unwrap_or_default();
-        let live_version = match outputs.get("FunctionName") {
-            Some(function) => aws::lambda::alias_version(&aws.lambda(), function).await?,
-            None => None,
-        };
+        let (stack, outputs, live_version) = current_state(&aws, &stack_name).await?;
         Ok(Target {
             name: name.to_owned(),
             architecture: self.config.architecture(&environment),
@@ -76,7 +69,31 @@ impl Context {
     }
 }
 
+/// The stack (a REVIEW_IN_PROGRESS shell counts as none), its outputs and the live version.
+async fn current_state(
+    aws: &Aws,
+    stack_name: &str,
+) -> Result<(Option<Stack>, BTreeMap<String, String>, Option<String>)> {
+    let stack = aws::stack::describe(&aws.cloudformation(), stack_name)
+        .await?
+        .filter(|s| aws::stack::state(Some(s)) != aws::stack::StackState::Missing);
+    let outputs = stack.as_ref().map(aws::stack::outputs).unwrap_or_default();
+    let live_version = match outputs.get("FunctionName") {
+        Some(function) => aws::lambda::alias_version(&aws.lambda(), function).await?,
+        None => None,
+    };
+    Ok((stack, outputs, live_version))
+}
+
 impl Target {
+    /// Reads the stack and the live version again: what a command decides under the lock
+    /// must not rest on what it read before (another command may have finished meanwhile).
+    pub async fn refresh(&mut self) -> Result<()> {
+        let (stack, outputs, live_version) = current_state(&self.aws, &self.stack_name).await?;
+        (self.stack, self.outputs, self.live_version) = (stack, outputs, live_version);
+        Ok(())
+    }
+
     /// The artifacts bucket, or how to create it.
     pub fn artifacts_bucket(&self) -> Result<&str> {
         self.artifacts_bucket.as_deref().ok_or_else(|| {

@@ -131,6 +131,7 @@ fn rollback_restores_the_exact_bytes_then_rolls_forward_and_twice_returns() {
     let again = project.json(&["rollback", "local", "--to", b["release_id"].as_str().unwrap()]);
     assert_eq!(again["release_id"], Value::Null, "{again}");
     assert_eq!(releases(&project)["releases"].as_array().unwrap().len(), count);
+    assert_restored(&project, &at_b, "a rerun that changed nothing");
 
     // A deploy after a rollback leaves the alias alone unless the code changed: the stack
     // recorded the live version.
@@ -308,4 +309,71 @@ fn rollback_with_infra_reapplies_the_releases_template_parameters_and_without_le
     let status = project.json(&["status", "local"]);
     assert_eq!(status["live_version"], "1");
     assert_eq!(status["outputs"]["LiveVersion"], "1");
+}
+
+#[test]
+fn a_failed_deploy_neither_counts_as_retained_nor_lets_the_rollback_target_be_pruned() {
+    let project = Project::new(0);
+    let config = project.path().join("twinctl.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("    architecture: native\n", "    architecture: native\n    retain_releases: 2\n"),
+    )
+    .unwrap();
+    project.bootstrap();
+    let a = project.deploy(&project.bundle("a", ""));
+    let broken = project.run(&[
+        "deploy",
+        "local",
+        "--artifacts",
+        project.bundle("broken", "export S3_PERSONA_KEY=nobody.txt").to_str().unwrap(),
+    ]);
+    assert_eq!(broken.status.code(), Some(1), "{}", stderr(&broken));
+    project.deploy(&project.bundle("c", ""));
+    // Retained: c and a (the failed one keeps nothing): a's version 1 survives, 2 goes.
+    let back = project.json(&["rollback", "local"]);
+    assert_eq!(back["to"], a["release_id"], "{back}");
+    assert_eq!(back["function_version"], "1");
+}
+
+#[test]
+fn after_a_deploy_killed_mid_site_the_rollback_reads_the_bucket_and_restores_exactly() {
+    let project = Project::new(300);
+    project.bootstrap();
+    project.deploy(&project.bundle("a", ""));
+    let at_a = snapshot(&project);
+    std::fs::write(project.path().join("site/index.html"), "<p>B</p>").unwrap();
+    project.deploy(&project.bundle("b", ""));
+    let at_b = snapshot(&project);
+
+    // C rewrites every chunk; killed (SIGKILL) while its site upload runs.
+    for n in 0..300 {
+        std::fs::write(project.path().join(format!("site/_next/static/chunk-{n}.js")), format!("/* C {n} */")).unwrap();
+    }
+    let bundle = project.bundle("c", "");
+    let mut child = project
+        .command(&["deploy", "local", "--parallel", "1", "--artifacts", bundle.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let progress = std::io::BufReader::new(child.stderr.take().unwrap());
+    for line in std::io::BufRead::lines(progress) {
+        if line.unwrap().contains("✓ function") {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_ne!(served(&project), at_b.served, "the killed deploy changed part of the site");
+
+    // B is still current; the manifests no longer describe the bucket, so it is read.
+    let back = project.json(&["rollback", "local"]);
+    assert_eq!(back["site_state"], "listed", "{back}");
+    assert_restored(&project, &at_a, "a rollback after a killed deploy");
+    let forward = project.json(&["rollback", "local"]);
+    assert_eq!(forward["site_state"], "recorded", "the rollback's own record is trusted again: {forward}");
+    assert_restored(&project, &at_b, "and forward again");
 }

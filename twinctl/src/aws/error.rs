@@ -86,3 +86,10 @@ pub fn is_throttling<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>)
 pub fn is_precondition_failed<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
     matches!(status(error), Some(412 | 409)) || matches!(error.code(), Some("PreconditionFailed"))
 }
+
+/// The request named something malformed: S3 answers 400 `InvalidArgument` to a version id that
+/// is not one of its own ("Invalid version id specified"); a HEAD carries no error body, so
+/// there the bare 400 tells.
+pub fn is_invalid_argument<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    error.code() == Some("InvalidArgument") || status(error) == Some(400)
+}

@@ -92,6 +92,19 @@ pub async fn version_configuration(lambda: &Client, function: &str, version: &st
     Ok(VersionConfiguration::from_output(&output))
 }
 
+/// What a version runs, or None when the version does not exist (any other failure is an error).
+pub async fn version_configuration_if_exists(
+    lambda: &Client,
+    function: &str,
+    version: &str,
+) -> Result<Option<VersionConfiguration>> {
+    match lambda.get_function_configuration().function_name(function).qualifier(version).send().await {
+        Ok(output) => Ok(Some(VersionConfiguration::from_output(&output))),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e).sdk_context(|| format!("failed to read {function}:{version}")),
+    }
+}
+
 /// Publishes `$LATEST` once Lambda has finished applying CloudFormation's update, and waits
 /// until the version is Active. Returns the version's configuration (the existing version
 /// when nothing changed since it was published).

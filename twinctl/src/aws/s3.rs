@@ -6,7 +6,7 @@ use std::path::Path;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::aws::error::{SdkContext, is_not_found};
+use crate::aws::error::{SdkContext, is_invalid_argument, is_not_found};
 use crate::error::{Error, Result};
 
 /// Object metadata key holding the hex sha256 of the body: S3's ETag is an MD5 only for
@@ -163,11 +163,31 @@ pub async fn restore_version(
     Ok(Written { version_id: copied.version_id().map(str::to_owned), uploaded: true })
 }
 
-/// Whether one version of a key still exists, and the sha256 it carries (None when absent).
-pub async fn version_sha256(s3: &Client, bucket: &str, key: &str, version_id: &str) -> Result<Option<Option<String>>> {
+/// What is left of one version of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionState {
+    Gone,
+    /// With the sha256 in its metadata (None for an object written without it).
+    Present {
+        sha256: Option<String>,
+    },
+}
+
+impl VersionState {
+    /// Present with this content (or with no digest to contradict it).
+    pub fn holds(&self, sha256: &str) -> bool {
+        match self {
+            VersionState::Gone => false,
+            VersionState::Present { sha256: found } => found.as_deref().is_none_or(|found| found == sha256),
+        }
+    }
+}
+
+/// Whether one version of a key still exists, and what it holds (HEAD with `versionId`).
+pub async fn version_state(s3: &Client, bucket: &str, key: &str, version_id: &str) -> Result<VersionState> {
     match s3.head_object().bucket(bucket).key(key).version_id(version_id).send().await {
-        Ok(head) => Ok(Some(head.metadata().and_then(|m| m.get(SHA256_METADATA)).cloned())),
-        Err(e) if is_not_found(&e) || e.raw_response().is_some_and(|r| r.status().as_u16() == 400) => Ok(None),
+        Ok(head) => Ok(VersionState::Present { sha256: head.metadata().and_then(|m| m.get(SHA256_METADATA)).cloned() }),
+        Err(e) if is_not_found(&e) || is_invalid_argument(&e) => Ok(VersionState::Gone),
         Err(e) => Err(e).sdk_context(|| format!("failed to check s3://{bucket}/{key}?versionId={version_id}")),
     }
 }

@@ -1,8 +1,6 @@
 //! `twinctl deploy <env>`: identity, confirmation for approval-gated environments, then the
 //! deploy steps (see [`crate::deploy`]).
 
-use std::time::Duration;
-
 use crate::canary::Settings;
 use crate::cli::DeployArgs;
 use crate::context::Context;
@@ -27,9 +25,9 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<()> {
     let options = Options {
         canary: canary_settings(&target, args)?,
         artifacts: args.artifacts.clone(),
-        force_unlock: args.force_unlock,
-        invalidation_wait: if args.no_wait { Duration::ZERO } else { Duration::from_secs(args.invalidation_wait) },
-        parallel: args.parallel,
+        force_unlock: args.change.force_unlock,
+        invalidation_wait: args.change.invalidation_wait(),
+        parallel: args.change.parallel,
     };
     let report = deploy::run(ctx, &mut target, &caller, &options).await?;
     ctx.printer.result(&report, || report.summary());

@@ -41,6 +41,8 @@ struct Entry {
     restorable: bool,
     /// Why not, when not.
     not_restorable: Vec<String>,
+    /// What `rollback --infra` would also miss (a plain rollback does not need it).
+    infra_not_restorable: Vec<String>,
     error: Option<String>,
 }
 
@@ -51,6 +53,7 @@ struct One {
     current: bool,
     restorable: bool,
     not_restorable: Vec<String>,
+    infra_not_restorable: Vec<String>,
     release: Release,
 }
 
@@ -72,8 +75,9 @@ pub async fn run(ctx: &Context, args: &ReleasesArgs) -> Result<()> {
             schema_version: SCHEMA_VERSION,
             environment: args.env.clone(),
             current: current.as_deref() == Some(id.as_str()),
-            restorable: missing.is_empty(),
-            not_restorable: missing,
+            restorable: missing.blocking.is_empty(),
+            not_restorable: missing.blocking,
+            infra_not_restorable: missing.infra,
             release,
         };
         ctx.printer.result(&one, || render_one(&one));
@@ -98,8 +102,9 @@ pub async fn run(ctx: &Context, args: &ReleasesArgs) -> Result<()> {
                 site_changed: r.site_changed,
                 rolled_back_to: r.rolled_back_to,
                 previous: r.previous,
-                restorable: missing.is_empty(),
-                not_restorable: missing,
+                restorable: missing.blocking.is_empty(),
+                not_restorable: missing.blocking,
+                infra_not_restorable: missing.infra,
                 error: r.error,
                 id: r.id,
             }
@@ -200,6 +205,9 @@ fn render_one(one: &One) -> String {
         text.push_str("  restorable: yes\n");
     } else {
         text.push_str(&format!("  restorable: no — {}\n", one.not_restorable.join("; ")));
+    }
+    if !one.infra_not_restorable.is_empty() {
+        text.push_str(&format!("  --infra:    not possible — {}\n", one.infra_not_restorable.join("; ")));
     }
     text
 }

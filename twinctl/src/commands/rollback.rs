@@ -1,8 +1,6 @@
 //! `twinctl rollback <env> [--to ID]`: identity, confirmation for approval-gated environments,
 //! then the rollback (see [`crate::rollback`]).
 
-use std::time::Duration;
-
 use crate::cli::RollbackArgs;
 use crate::context::Context;
 use crate::error::Result;
@@ -26,9 +24,9 @@ pub async fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let options = Options {
         to: args.to.clone(),
         infra: args.infra,
-        force_unlock: args.force_unlock,
-        invalidation_wait: if args.no_wait { Duration::ZERO } else { Duration::from_secs(args.invalidation_wait) },
-        parallel: args.parallel,
+        force_unlock: args.change.force_unlock,
+        invalidation_wait: args.change.invalidation_wait(),
+        parallel: args.change.parallel,
     };
     let report = rollback::run(ctx, &mut target, &caller, &options).await?;
     ctx.printer.result(&report, || report.summary());

@@ -124,7 +124,13 @@ pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &
     )
     .await?;
     phase.finish(format!("{} held", artifacts::lock_key(&target.name)));
-    let interrupted_canary = match crate::canary::revert_interrupted(target, &ctx.printer).await {
+    // What was read before the lock may be stale; an interrupted canary is resolved first.
+    let prepared = async {
+        target.refresh().await?;
+        crate::canary::revert_interrupted(target, &ctx.printer).await
+    }
+    .await;
+    let interrupted_canary = match prepared {
         Ok(reverted) => reverted,
         Err(e) => {
             let _ = lock.release().await;
@@ -159,11 +165,23 @@ pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &
     let outcome = steps(ctx, target, options, &lock, &mut state).await;
     let manifest = state.release(target, &outcome);
     let recorded = release::record(&s3, &bucket, &manifest).await;
+    if recorded.is_ok() {
+        // The site now matches a recorded manifest (the current one, or a failed one that is
+        // the newest): a rollback may plan from the manifests again. Left behind, the marker
+        // only makes the next rollback read the bucket.
+        if let Err(e) = release::Writing::clear(&s3, &bucket, &target.name).await {
+            ctx.printer.warn(format!("{e}"));
+        }
+    }
+    // Under the lock: pruning after releasing it could delete a version another deploy just published.
+    let pruned = match (&outcome, &recorded) {
+        (Ok(()), Ok(())) => crate::retention::prune_after_release(target, &ctx.printer).await,
+        _ => Vec::new(),
+    };
     let released = lock.release().await;
     outcome?;
     recorded?;
     released?;
-    let pruned = crate::retention::prune_after_release(target, &ctx.printer).await;
     let mut report = state.report(target);
     report.pruned_versions = pruned;
     report.aws_requests = target.aws.requests.snapshot();
@@ -360,7 +378,68 @@ async fn function(
     state.persona_uploaded = written.uploaded;
     state.persona =
         Some(ObjectRecord { key: PERSONA_KEY.to_owned(), version_id: written.version_id, sha256: persona_sha });
+    let result = go_live(ctx, target, options, lock, state, &phase).await;
+    if result.is_err() && state.persona_uploaded {
+        put_persona_back(ctx, target, state).await;
+    }
+    let took = phase.finish(match (&result, &state.function) {
+        (Err(_), _) => "failed".to_owned(),
+        (Ok(()), Some((_, version))) if state.alias_moved => {
+            format!("version {} passed the smoke test and is live", version.version)
+        }
+        (Ok(()), Some((_, version))) => format!("version {} is already live", version.version),
+        (Ok(()), None) => String::new(),
+    });
+    state.timed("function", took);
+    result
+}
 
+/// The persona is shared by every version: when the new version does not go live, the
+/// persona of the release now current goes back (unless traffic already moved).
+async fn put_persona_back(ctx: &Context, target: &Target, state: &mut State) {
+    let Some(previous) = state.current.as_ref().and_then(|r| r.persona.clone()) else { return };
+    let (Some(version), Ok(memory), Ok(function)) =
+        (previous.version_id.as_deref(), target.output("MemoryBucketName"), target.output("FunctionName"))
+    else {
+        return;
+    };
+    match lambda::alias_version(&target.aws.lambda(), function).await {
+        Ok(live) if live == state.live_before => {}
+        _ => return,
+    }
+    let restored = s3::restore_version(
+        &target.aws.s3(),
+        memory,
+        &previous.key,
+        version,
+        "text/plain; charset=utf-8",
+        &previous.sha256,
+    )
+    .await;
+    match restored {
+        Ok(written) => {
+            ctx.printer.warn(format!(
+                "the persona of release {} was put back",
+                state.current.as_ref().map(|r| r.id.as_str()).unwrap_or("-")
+            ));
+            state.persona = Some(ObjectRecord { version_id: written.version_id, ..previous });
+        }
+        Err(e) => ctx.printer.warn(format!(
+            "the new persona stays in place: putting release {}'s back failed: {e}",
+            state.current.as_ref().map(|r| r.id.as_str()).unwrap_or("-")
+        )),
+    }
+}
+
+/// Publishes, smoke-tests, canaries and switches the alias; the stack records the version.
+async fn go_live(
+    ctx: &Context,
+    target: &mut Target,
+    options: &Options,
+    lock: &EnvironmentLock,
+    state: &mut State,
+    phase: &crate::output::Phase,
+) -> Result<()> {
     let function_name = target.output("FunctionName")?.to_owned();
     let lambda = target.aws.lambda();
     let code_sha256 = state.bundle()?.bundle.function.code_sha256.clone();
@@ -368,23 +447,21 @@ async fn function(
     let number = version.version.clone();
     state.function = Some((function_name.clone(), version.clone()));
     if target.live_version.as_deref() == Some(number.as_str()) {
-        let took = phase.finish(format!("version {number} is already live"));
-        state.timed("function", took);
         return Ok(());
     }
     phase.message(format!("smoke-testing version {number}"));
     smoke_test(ctx, target, &function_name, &version).await?;
     if let (Some(live), Some(settings)) = (target.live_version.clone(), options.canary.as_ref()) {
         let versions = canary::Versions { function: &function_name, old: &live, new: &version };
-        let report = canary::run(target, lock, versions, settings, &local_work_dir(ctx)?, &phase).await?;
-        let outcome = report.outcome;
+        let report = canary::run(target, lock, versions, settings, &local_work_dir(ctx)?, phase).await?;
+        let refused = match report.outcome {
+            canary::Outcome::Promoted => None,
+            canary::Outcome::Reverted => Some(Error::from(&report)),
+            canary::Outcome::Aborted => Some(lock.lost()),
+        };
         state.canary = Some(report);
-        match outcome {
-            canary::Outcome::Promoted => {}
-            canary::Outcome::Reverted => {
-                return Err(state.canary.as_ref().map(Error::from).unwrap_or_else(|| lock.lost()));
-            }
-            canary::Outcome::Aborted => return Err(lock.lost()),
+        if let Some(error) = refused {
+            return Err(error);
         }
     }
     if target.live_version.is_some() {
@@ -397,13 +474,11 @@ async fn function(
     let waiting = Waiting::for_endpoint(target.aws.is_emulator());
     let sha = state.template.as_ref().map(|(_, sha)| sha.clone()).unwrap_or_default();
     let source = template_source(target, &sha)?;
-    let record = stack::plan(&cfn, &target.stack_name, &source, &state.parameters, &waiting, &phase).await?;
-    let settled = stack::execute(&cfn, &record, &waiting, &phase).await?;
+    let record = stack::plan(&cfn, &target.stack_name, &source, &state.parameters, &waiting, phase).await?;
+    let settled = stack::execute(&cfn, &record, &waiting, phase).await?;
     target.set_stack(settled);
     target.live_version = Some(number.clone());
     state.alias_moved = true;
-    let took = phase.finish(format!("version {number} passed the smoke test and is live"));
-    state.timed("function", took);
     Ok(())
 }
 
@@ -468,6 +543,9 @@ async fn sync_site(ctx: &Context, target: &Target, options: &Options, state: &mu
     let recorded = state.current.as_ref().map(|r| r.site.clone()).unwrap_or_default();
     let current = site::current(&client, &bucket, &recorded, options.parallel).await?;
     let plan = site::plan(desired, &current);
+    if !plan.uploads.is_empty() || !plan.redescribe.is_empty() || !plan.deletions.is_empty() {
+        release::Writing::mark(&client, target.artifacts_bucket()?, &target.name, &state.release_id).await?;
+    }
     let bar = ctx.printer.bar(0, "files");
     let synced = site::apply(&client, &bucket, plan, &current, options.parallel, &bar).await?;
     bar.finish_and_clear();
