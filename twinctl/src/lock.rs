@@ -571,4 +571,44 @@ mod tests {
         .expect("a lock written before activities existed");
         assert_eq!(old_lock.activity, Activity::Deploy);
     }
+
+    #[tokio::test]
+    async fn a_canary_says_so_on_our_etag_and_learns_when_the_lock_was_taken() {
+        let created = mock!(Client::put_object)
+            .match_requests(|r| r.if_none_match() == Some("*"))
+            .then_output(|| PutObjectOutput::builder().e_tag("\"v1\"").build());
+        let says_canary = mock!(Client::put_object)
+            .match_requests(|r| {
+                r.if_match() == Some("\"v1\"")
+                    && r.body().bytes().is_some_and(|b| String::from_utf8_lossy(b).contains("\"activity\": \"canary\""))
+            })
+            .then_output(|| PutObjectOutput::builder().e_tag("\"v2\"").build());
+        let ours = mock!(Client::head_object)
+            .match_requests(|r| r.key() == Some("locks/staging.json"))
+            .then_output(|| aws_sdk_s3::operation::head_object::HeadObjectOutput::builder().e_tag("\"v2\"").build());
+        let taken = mock!(Client::head_object).then_output(|| {
+            aws_sdk_s3::operation::head_object::HeadObjectOutput::builder().e_tag("\"theirs\"").build()
+        });
+        let refused = mock!(Client::put_object)
+            .match_requests(|r| r.if_match() == Some("\"v2\""))
+            .then_http_response(precondition_failed);
+        let s3 = client(RuleMode::Sequential, &[&created, &says_canary, &ours, &taken, &refused]);
+        let lock = EnvironmentLock::acquire(
+            s3,
+            "b",
+            "staging",
+            Holder::current("me", Activity::Deploy),
+            false,
+            &printer(),
+            HOUR,
+        )
+        .await
+        .expect("created");
+        lock.set_activity(Activity::Canary).await.expect("written on our ETag");
+        assert!(lock.still_ours().await.expect("head"), "the ETag we wrote last");
+        assert!(!lock.still_ours().await.expect("head"), "someone else's ETag");
+        let error = lock.set_activity(Activity::Deploy).await.expect_err("taken");
+        assert!(error.to_string().contains("was taken over by another command"), "{error}");
+        assert_eq!(says_canary.num_calls(), 1);
+    }
 }

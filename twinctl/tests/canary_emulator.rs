@@ -162,4 +162,10 @@ fn a_rollback_aborts_a_canary_in_progress() {
     assert_eq!(deploy.status.code(), Some(1), "{}", stderr(&deploy));
     assert!(stderr(&deploy).contains("taken over"), "{}", stderr(&deploy));
     assert_eq!(alias(&project), ("1".to_owned(), Vec::new()), "the rollback's target, untouched by the aborted canary");
+    let history = project.json(&["releases", "local"]);
+    let aborted =
+        history["releases"].as_array().unwrap().iter().find(|r| r["kind"] == "deploy" && r["outcome"] == "failed");
+    let aborted = aborted.unwrap_or_else(|| panic!("the aborted deploy is recorded as failed: {history}"));
+    assert!(aborted["error"].as_str().unwrap().contains("taken over"), "{aborted}");
+    assert_eq!(history["current"], report["release_id"], "the rollback stays current");
 }
