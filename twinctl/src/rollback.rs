@@ -2,7 +2,8 @@
 //! version, every site key on the object version it recorded, the persona on its version —
 //! recorded as a release of its own.
 //!
-//! Steps, under the environment lock:
+//! Steps, under the environment lock (with the stack and alias read again once it is held, and
+//! an interrupted canary's weights removed first):
 //! - choose: `--to`, or the release that was current before the current one (the current
 //!   release's `previous`: a second rollback returns to where the first started);
 //! - check, before changing anything: the target succeeded, its function version still
@@ -10,11 +11,13 @@
 //!   still there — otherwise say what is gone and stop;
 //! - origin: site (assets, then pages, then deletions), persona, alias. The site plan compares
 //!   the two releases' manifests, so only keys that differ cost a request — unless the last
-//!   thing to write was not the current release (a failed deploy, a lock taken over from a
-//!   crashed command): then the bucket is listed. If one half fails, the other is put back;
+//!   thing to write was not the current release (a newer failed release, a lock taken over, the
+//!   `writing` marker of a command that did not record): then the bucket is listed. If the site
+//!   or persona fails, both are put back and the alias is not moved;
 //! - edge: the changed, non-immutable paths invalidated, the wait bounded as in deploy;
-//! - stack: the live version recorded in the stack (or, with `--infra`, the target's template
-//!   and parameters), so the next change set does not move the alias back;
+//! - stack: the live version recorded in the stack (or, with `--infra`, the template and
+//!   parameters of the deploy whose state the target serves), so the next change set does not
+//!   move the alias back;
 //! - record: a `rollback` release; then old Lambda versions are pruned (see [`retention`]).
 //!
 //! Must not: parse arguments or print results (the command does).

@@ -7,11 +7,17 @@
 //! - stack: a failed first create is removed, then a change set is shown and executed;
 //! - function: the persona, then `$LATEST` is published once Lambda finished updating it — in
 //!   code *or* configuration — and, when that version is not live, smoke-tested before the
-//!   `live` alias is created (by the stack) or moved (by UpdateAlias) to it. The alias never
-//!   points at `$LATEST`;
+//!   `live` alias is created (by the stack) or moved (by UpdateAlias) to it — after a canary
+//!   window when one is configured (see [`crate::canary`]). The alias never points at
+//!   `$LATEST`; when the version does not go live, the current release's persona goes back;
 //! - site: desired state → bucket (see [`site`]);
 //! - cdn: the changed paths invalidated, the wait bounded;
-//! - record: the release manifest; a succeeded one becomes current.
+//! - record: the release manifest; a succeeded one becomes current; then, still under the lock,
+//!   Lambda versions no retained release needs are pruned.
+//!
+//! Under the lock first: the stack and alias are read again, and an interrupted canary's weights
+//! are removed. Before the first write to the site, the `writing` marker tells a rollback that
+//! the manifests may not describe the bucket until this release is recorded.
 //!
 //! Must not: parse arguments or print results (the command does).
 
