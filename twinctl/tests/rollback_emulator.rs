@@ -377,3 +377,24 @@ fn after_a_deploy_killed_mid_site_the_rollback_reads_the_bucket_and_restores_exa
     assert_eq!(forward["site_state"], "recorded", "the rollback's own record is trusted again: {forward}");
     assert_restored(&project, &at_b, "and forward again");
 }
+
+#[test]
+fn when_the_alias_cannot_move_the_site_and_persona_are_put_back() {
+    let project = Project::new(3);
+    let (_, _, b, at_b) = deploy_a_then_b(&project);
+    // The alias vanishes behind twinctl's back: the rollback's last origin step must fail.
+    let function = project.json(&["status", "local"])["outputs"]["FunctionName"].as_str().unwrap().to_owned();
+    with_emulator(|sdk| async move {
+        aws_sdk_lambda::Client::new(&sdk).delete_alias().function_name(&function).name("live").send().await.unwrap();
+    });
+    let failed = project.run(&["rollback", "local"]);
+    assert_eq!(failed.status.code(), Some(2), "an AWS failure: {}", stderr(&failed));
+    let message = stderr(&failed);
+    assert!(message.contains("were put back"), "{message}");
+    assert_eq!(served(&project), at_b.served, "B's site again");
+    assert_eq!(persona(&project), at_b.persona, "B's persona again");
+    let history = releases(&project);
+    assert_eq!(history["releases"][0]["kind"], "rollback");
+    assert_eq!(history["releases"][0]["outcome"], "failed");
+    assert_eq!(history["current"], b["release_id"], "B stays current");
+}
