@@ -13,12 +13,8 @@ use serde_json::Value;
 /// A project whose local environment deploys through a canary; `window` is its length.
 fn canary_project(window: &str) -> Project {
     let project = Project::new(0);
-    let config = project.path().join("twinctl.yaml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let canary = format!(
-        "    architecture: native\n    canary: {{traffic: 50%, window: {window}, min_requests: 3, probe_every: 100ms}}\n"
-    );
-    std::fs::write(&config, text.replacen("    architecture: native\n", &canary, 1)).unwrap();
+    project
+        .configure_local(&format!("canary: {{traffic: 50%, window: {window}, min_requests: 3, probe_every: 100ms}}"));
     project.bootstrap();
     project
 }

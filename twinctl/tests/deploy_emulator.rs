@@ -155,21 +155,7 @@ fn no_traffic_reaches_a_version_before_it_passed_a_smoke_test() {
 fn a_held_lock_fails_fast_naming_its_holder_and_force_unlock_clears_it() {
     let project = Project::new(0);
     let bucket = project.bootstrap();
-    let holder = serde_json::json!({
-        "id": "other", "actor": "arn:aws:iam::123456789012:user/alice", "host": "ci-runner-7",
-        "pid": 4242, "since": "2026-11-21T00:00:00Z", "git_sha": "abc123",
-        "expires_at": (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339(),
-    });
-    with_emulator(|sdk| async move {
-        s3_client(&sdk)
-            .put_object()
-            .bucket(&bucket)
-            .key("locks/local.json")
-            .body(aws_sdk_s3::primitives::ByteStream::from(holder.to_string().into_bytes()))
-            .send()
-            .await
-            .unwrap();
-    });
+    hold_lock_as(&bucket, "arn:aws:iam::123456789012:user/alice", "ci-runner-7");
     let started = std::time::Instant::now();
     let blocked = project.run(&["deploy", "local", "--artifacts", project.bundle("a", "").to_str().unwrap()]);
     assert_eq!(blocked.status.code(), Some(1), "{}", stderr(&blocked));
@@ -188,23 +174,13 @@ fn a_deploy_killed_midway_converges_on_the_next_run() {
     let project = Project::new(300);
     project.bootstrap();
     let bundle = project.bundle("a", "");
-    let mut child = project
-        .command(&["deploy", "local", "--artifacts", bundle.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     // Kill it (SIGKILL: no cleanup, the lock stays behind) as soon as the site upload begins.
-    let progress = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut reached_site = false;
-    for line in std::io::BufRead::lines(progress) {
-        if line.unwrap().contains("✓ function") {
-            reached_site = true;
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let reached_site = kill_deploy_after(
+        &project,
+        &["deploy", "local", "--artifacts", bundle.to_str().unwrap()],
+        "✓ function",
+        Duration::ZERO,
+    );
     assert!(reached_site, "the first deploy should have reached the site upload");
 
     let resumed = project.run(&["deploy", "local", "--artifacts", bundle.to_str().unwrap()]);

@@ -158,22 +158,7 @@ fn refused_rollbacks_say_why_with_exit_1_and_change_nothing() {
 
     std::fs::write(project.path().join("site/index.html"), "<p>two</p>").unwrap();
     project.deploy(&project.bundle("b", ""));
-    let holder = serde_json::json!({
-        "id": "other", "actor": "arn:aws:iam::123456789012:user/bob", "host": "ci-runner-9",
-        "pid": 4243, "since": "2026-12-03T00:00:00Z", "git_sha": null,
-        "expires_at": (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339(),
-    });
-    let lock_bucket = bucket.clone();
-    with_emulator(|sdk| async move {
-        s3_client(&sdk)
-            .put_object()
-            .bucket(&lock_bucket)
-            .key("locks/local.json")
-            .body(aws_sdk_s3::primitives::ByteStream::from(holder.to_string().into_bytes()))
-            .send()
-            .await
-            .unwrap();
-    });
+    hold_lock_as(&bucket, "arn:aws:iam::123456789012:user/bob", "ci-runner-9");
     let before = snapshot(&project);
     let locked = project.run(&["rollback", "local"]);
     assert_eq!(locked.status.code(), Some(1), "{}", stderr(&locked));
@@ -213,13 +198,7 @@ fn refused_rollbacks_say_why_with_exit_1_and_change_nothing() {
 #[test]
 fn old_function_versions_are_pruned_but_never_those_retained_releases_need() {
     let project = Project::new(0);
-    let config = project.path().join("twinctl.yaml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("    architecture: native\n", "    architecture: native\n    retain_releases: 2\n"),
-    )
-    .unwrap();
+    project.configure_local("retain_releases: 2");
     project.bootstrap();
     for variant in ["a", "b", "c"] {
         project.deploy(&project.bundle(variant, ""));
@@ -314,13 +293,7 @@ fn rollback_with_infra_reapplies_the_releases_template_parameters_and_without_le
 #[test]
 fn a_failed_deploy_neither_counts_as_retained_nor_lets_the_rollback_target_be_pruned() {
     let project = Project::new(0);
-    let config = project.path().join("twinctl.yaml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("    architecture: native\n", "    architecture: native\n    retain_releases: 2\n"),
-    )
-    .unwrap();
+    project.configure_local("retain_releases: 2");
     project.bootstrap();
     let a = project.deploy(&project.bundle("a", ""));
     let broken = project.run(&[
@@ -352,21 +325,8 @@ fn after_a_deploy_killed_mid_site_the_rollback_reads_the_bucket_and_restores_exa
         std::fs::write(project.path().join(format!("site/_next/static/chunk-{n}.js")), format!("/* C {n} */")).unwrap();
     }
     let bundle = project.bundle("c", "");
-    let mut child = project
-        .command(&["deploy", "local", "--parallel", "1", "--artifacts", bundle.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let progress = std::io::BufReader::new(child.stderr.take().unwrap());
-    for line in std::io::BufRead::lines(progress) {
-        if line.unwrap().contains("✓ function") {
-            break;
-        }
-    }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let _ = child.kill();
-    let _ = child.wait();
+    let args = ["deploy", "local", "--parallel", "1", "--artifacts", bundle.to_str().unwrap()];
+    assert!(kill_deploy_after(&project, &args, "✓ function", std::time::Duration::from_millis(300)));
     assert_ne!(served(&project), at_b.served, "the killed deploy changed part of the site");
 
     // B is still current; the manifests no longer describe the bucket, so it is read.

@@ -208,3 +208,53 @@ pub fn live_environment(project: &Project) -> serde_json::Map<String, Value> {
         variables.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
     })
 }
+
+impl Project {
+    /// Adds `line` (e.g. `retain_releases: 2`) to the local environment's configuration.
+    pub fn configure_local(&self, line: &str) {
+        let config = self.path().join("twinctl.yaml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let changed =
+            text.replacen("    architecture: native\n", &format!("    architecture: native\n    {line}\n"), 1);
+        assert_ne!(text, changed);
+        std::fs::write(&config, changed).unwrap();
+    }
+}
+
+/// Puts a live lock of another holder (`actor` on `host`) on the local environment.
+pub fn hold_lock_as(bucket: &str, actor: &str, host: &str) {
+    let holder = serde_json::json!({
+        "id": "other", "actor": actor, "host": host, "pid": 4242, "since": "2026-11-21T00:00:00Z",
+        "git_sha": "abc123", "expires_at": (chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339(),
+    });
+    let bucket = bucket.to_owned();
+    with_emulator(|sdk| async move {
+        s3_client(&sdk)
+            .put_object()
+            .bucket(&bucket)
+            .key("locks/local.json")
+            .body(aws_sdk_s3::primitives::ByteStream::from(holder.to_string().into_bytes()))
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
+/// Starts `twinctl deploy` of `bundle` and SIGKILLs it (no cleanup: its lock stays) once its
+/// stderr shows `marker`, after `then` more; returns whether the marker was seen.
+pub fn kill_deploy_after(project: &Project, args: &[&str], marker: &str, then: Duration) -> bool {
+    let mut child =
+        project.command(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let progress = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = false;
+    for line in std::io::BufRead::lines(progress) {
+        if line.unwrap().contains(marker) {
+            seen = true;
+            break;
+        }
+    }
+    std::thread::sleep(then);
+    let _ = child.kill();
+    let _ = child.wait();
+    seen
+}
