@@ -69,8 +69,24 @@ async fn serve_locally(listen: SocketAddr, router: axum::Router) -> anyhow::Resu
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM: finish the requests in flight, then exit.
+/// Ctrl-C or SIGTERM: finish the requests in flight, then exit. With `TWIN_EXIT_WITH_STDIN=1`,
+/// also when standard input closes: a parent that runs this process on a pipe (twinctl's local
+/// function) may be killed without a chance to stop it, and the kernel closing its end of the
+/// pipe is the one signal that still arrives.
 async fn shutdown_signal() {
+    let parent_gone = async {
+        if std::env::var("TWIN_EXIT_WITH_STDIN").as_deref() != Ok("1") {
+            return std::future::pending::<()>().await;
+        }
+        let mut stdin = tokio::io::stdin();
+        let mut buffer = [0_u8; 256];
+        loop {
+            match tokio::io::AsyncReadExt::read(&mut stdin, &mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -85,5 +101,6 @@ async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => {},
         () = terminate => {},
+        () = parent_gone => tracing::info!("standard input closed: the parent is gone"),
     }
 }

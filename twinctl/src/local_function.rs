@@ -4,7 +4,8 @@
 //! environment "invoke the version" means: fetch that version's zip from the artifacts bucket
 //! by its CodeSha256, unpack `bootstrap`, and start it as a local HTTP server with the
 //! version's own environment variables and `AWS_ENDPOINT_URL` pointing at the emulator.
-//! Used by the local smoke test and by `serve local`.
+//! Used by the local smoke test, canary probes and `serve local`. The function exits when this
+//! process does, however it ends (it watches the pipe on its standard input).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -95,7 +96,10 @@ impl LocalFunction {
             .env("AWS_ACCESS_KEY_ID", std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "emulator".into()))
             .env("AWS_SECRET_ACCESS_KEY", std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "emulator".into()))
             .env("LOG_FORMAT", "text")
-            .stdin(Stdio::null())
+            // The child's stdin is a pipe we never write to and never close: when this process
+            // dies, even by SIGKILL, the kernel closes it and the function exits.
+            .env("TWIN_EXIT_WITH_STDIN", "1")
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(log_file)
             .kill_on_drop(true);

@@ -325,8 +325,17 @@ fn after_a_deploy_killed_mid_site_the_rollback_reads_the_bucket_and_restores_exa
         std::fs::write(project.path().join(format!("site/_next/static/chunk-{n}.js")), format!("/* C {n} */")).unwrap();
     }
     let bundle = project.bundle("c", "");
+    let frontend = project.json(&["status", "local"])["outputs"]["FrontendBucketName"].as_str().unwrap().to_owned();
+    let started_uploading = || {
+        let bucket = frontend.clone();
+        with_emulator(|sdk| async move {
+            let object =
+                s3_client(&sdk).get_object().bucket(&bucket).key("_next/static/chunk-0.js").send().await.unwrap();
+            object.body.collect().await.unwrap().into_bytes().as_ref() == b"/* C 0 */"
+        })
+    };
     let args = ["deploy", "local", "--parallel", "1", "--artifacts", bundle.to_str().unwrap()];
-    assert!(kill_deploy_after(&project, &args, "✓ function", std::time::Duration::from_millis(300)));
+    assert!(kill_deploy_after(&project, &args, "✓ function", started_uploading));
     assert_ne!(served(&project), at_b.served, "the killed deploy changed part of the site");
 
     // B is still current; the manifests no longer describe the bucket, so it is read.

@@ -240,9 +240,10 @@ pub fn hold_lock_as(bucket: &str, actor: &str, host: &str) {
     });
 }
 
-/// Starts `twinctl deploy` of `bundle` and SIGKILLs it (no cleanup: its lock stays) once its
-/// stderr shows `marker`, after `then` more; returns whether the marker was seen.
-pub fn kill_deploy_after(project: &Project, args: &[&str], marker: &str, then: Duration) -> bool {
+/// Starts `twinctl` with `args` and SIGKILLs it (no cleanup: its lock stays) once its stderr
+/// shows `marker` and then `until()` holds (polled; at most 60 s); returns whether the marker
+/// was seen.
+pub fn kill_deploy_after(project: &Project, args: &[&str], marker: &str, until: impl Fn() -> bool) -> bool {
     let mut child =
         project.command(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let progress = std::io::BufReader::new(child.stderr.take().unwrap());
@@ -253,7 +254,10 @@ pub fn kill_deploy_after(project: &Project, args: &[&str], marker: &str, then: D
             break;
         }
     }
-    std::thread::sleep(then);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while seen && !until() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _ = child.kill();
     let _ = child.wait();
     seen
