@@ -192,13 +192,13 @@ pub async fn version_state(s3: &Client, bucket: &str, key: &str, version_id: &st
     }
 }
 
-/// Every (key, version id) under `prefix`, delete markers excluded.
-pub async fn all_versions(
+/// Every page of ListObjectVersions under `prefix` (one request per page of up to 1,000).
+pub async fn version_pages(
     s3: &Client,
     bucket: &str,
     prefix: Option<&str>,
-) -> Result<std::collections::BTreeSet<(String, String)>> {
-    let mut versions = std::collections::BTreeSet::new();
+) -> Result<Vec<aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput>> {
+    let mut pages = Vec::new();
     let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
     loop {
         let page = s3
@@ -210,14 +210,28 @@ pub async fn all_versions(
             .send()
             .await
             .sdk_context(|| format!("failed to list the versions in s3://{bucket}"))?;
-        versions.extend(page.versions().iter().filter_map(|v| Some((v.key()?.to_owned(), v.version_id()?.to_owned()))));
-        if page.is_truncated() != Some(true) {
-            break;
-        }
+        let truncated = page.is_truncated() == Some(true);
         key_marker = page.next_key_marker().map(str::to_owned);
         version_marker = page.next_version_id_marker().map(str::to_owned);
+        pages.push(page);
+        if !truncated {
+            return Ok(pages);
+        }
     }
-    Ok(versions)
+}
+
+/// Every (key, version id) under `prefix`, delete markers excluded.
+pub async fn all_versions(
+    s3: &Client,
+    bucket: &str,
+    prefix: Option<&str>,
+) -> Result<std::collections::BTreeSet<(String, String)>> {
+    Ok(version_pages(s3, bucket, prefix)
+        .await?
+        .iter()
+        .flat_map(|page| page.versions())
+        .filter_map(|v| Some((v.key()?.to_owned(), v.version_id()?.to_owned())))
+        .collect())
 }
 
 /// Every key under `prefix` (current objects).

@@ -22,7 +22,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::aws::error::SdkContext;
-use crate::aws::s3::{SHA256_METADATA, copy_source, sha256_hex};
+use crate::aws::s3::{self, SHA256_METADATA, copy_source, sha256_hex};
 use crate::bundle::{self, Walk};
 use crate::config::CacheRule;
 use crate::error::{Error, Result};
@@ -207,16 +207,7 @@ pub async fn current(
 /// Every key's current version id (keys whose latest version is a delete marker are gone).
 async fn latest_versions(s3: &Client, bucket: &str) -> Result<BTreeMap<String, Option<String>>> {
     let mut objects = BTreeMap::new();
-    let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
-    loop {
-        let page = s3
-            .list_object_versions()
-            .bucket(bucket)
-            .set_key_marker(key_marker.clone())
-            .set_version_id_marker(version_marker.clone())
-            .send()
-            .await
-            .sdk_context(|| format!("failed to list s3://{bucket}"))?;
+    for page in s3::version_pages(s3, bucket, None).await? {
         for version in page.versions() {
             if version.is_latest() == Some(true)
                 && let Some(key) = version.key()
@@ -231,11 +222,6 @@ async fn latest_versions(s3: &Client, bucket: &str) -> Result<BTreeMap<String, O
                 objects.remove(key);
             }
         }
-        if page.is_truncated() != Some(true) {
-            break;
-        }
-        key_marker = page.next_key_marker().map(str::to_owned);
-        version_marker = page.next_version_id_marker().map(str::to_owned);
     }
     Ok(objects)
 }
