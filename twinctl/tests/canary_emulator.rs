@@ -62,7 +62,7 @@ fn start_canary(project: &Project, bundle: &std::path::Path) -> Child {
 
 #[test]
 fn a_healthy_canary_is_promoted_after_its_window() {
-    let project = canary_project("2s");
+    let project = canary_project("6s");
     let first = project.deploy(&project.bundle("a", ""));
     assert_eq!(first["canary"], Value::Null, "nothing to compare with on a first deploy: {first}");
 
@@ -73,7 +73,7 @@ fn a_healthy_canary_is_promoted_after_its_window() {
     assert_eq!(canary["new_version"], "2");
     assert!(canary["probes"]["2"].as_u64().unwrap() >= 3, "enough probes reached version 2: {canary}");
     assert!(canary["probes"]["1"].as_u64().unwrap() >= 1, "the old version kept its share: {canary}");
-    assert!(canary["seconds"].as_f64().unwrap() >= 2.0);
+    assert!(canary["seconds"].as_f64().unwrap() >= 6.0);
     assert_eq!(alias(&project), ("2".to_owned(), Vec::new()), "all traffic on the new version, no weights left");
     let status = project.json(&["status", "local"]);
     assert_eq!(status["current_release"]["function"]["version"], "2");
