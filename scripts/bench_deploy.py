@@ -59,6 +59,7 @@ def make_project(work: Path, files: int) -> Path:
     (work / "twinctl.yaml").write_text(
         f"project: {name}\n"
         f"templates:\n  stack: {ROOT}/templates/twin.yaml\n  bootstrap: {ROOT}/templates/bootstrap.yaml\n"
+        f"  access: {ROOT}/templates/environment-access.yaml\n"
         "persona: me.txt\n"
         "frontend:\n  directory: site\n  output: site\n"
         "environments:\n  local:\n    region: us-east-1\n    architecture: native\n"

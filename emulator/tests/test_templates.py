@@ -213,68 +213,84 @@ def assert_bucket_hardened(s3: Any, bucket: str) -> None:
 
 # --- bootstrap.yaml ------------------------------------------------------------------------------
 
+GITHUB_OIDC_URL = "token.actions.githubusercontent.com"
+
+
+def oidc_provider_arns(iam: Any) -> list[str]:
+    return [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
+
 
 def test_bootstrap_with_defaults(aws: Any) -> None:
     cfn, s3, iam = aws("cloudformation"), aws("s3"), aws("iam")
+    providers_before = oidc_provider_arns(iam)
     stack = deploy(cfn, "twin-bootstrap", "bootstrap-1", (TEMPLATES / "bootstrap.yaml").read_text(), [])
 
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     values = outputs(stack)
-    assert set(values) == {"ArtifactsBucketName", "ArtifactsBucketArn"}  # the rest need GitHubRepository
+    assert set(values) == {"ArtifactsBucketName", "ArtifactsBucketArn"}  # OidcProviderArn only with a provider
     assert all(values.values())
     bucket = values["ArtifactsBucketName"]
     assert values["ArtifactsBucketArn"] == f"arn:aws:s3:::{bucket}"
     assert_bucket_hardened(s3, bucket)
+    rule = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    # Only the bucket and its policy: no provider, no role (those live in environment-access.yaml).
     assert set(physical_ids(cfn, "twin-bootstrap")) == {"ArtifactsBucket", "ArtifactsBucketPolicy"}
-    assert not [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("twin-")]
+    assert oidc_provider_arns(iam) == providers_before
 
     # The TLS-only policy does not lock the stack's own (SigV4-signed) clients out.
     s3.put_object(Bucket=bucket, Key="releases/manifest.json", Body=b"{}")
     assert s3.get_object(Bucket=bucket, Key="releases/manifest.json")["Body"].read() == b"{}"
 
 
-def test_bootstrap_with_github_repository(aws: Any) -> None:
+def test_bootstrap_creates_the_oidc_provider(aws: Any) -> None:
     cfn, iam = aws("cloudformation"), aws("iam")
-    stack = deploy(
-        cfn,
-        "twin-bootstrap-ci",
-        "bootstrap-1",
-        (TEMPLATES / "bootstrap.yaml").read_text(),
-        as_parameters({"GitHubRepository": "octo/twin"}),
-    )
+    assert not [arn for arn in oidc_provider_arns(iam) if arn.endswith(GITHUB_OIDC_URL)]
+    stack = deploy(cfn, "twin-bootstrap-oidc", "bootstrap-1", (TEMPLATES / "bootstrap.yaml").read_text(),
+                   as_parameters({"OidcProvider": "create"}))
 
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
     values = outputs(stack)
-    assert set(values) == {
-        "ArtifactsBucketName",
-        "ArtifactsBucketArn",
-        "DeployRoleArn",
-        "CloudFormationExecutionRoleArn",
-        "OidcProviderArn",
-    }
-    assert all(values.values())
+    assert set(values) == {"ArtifactsBucketName", "ArtifactsBucketArn", "OidcProviderArn"}
     provider_arn = values["OidcProviderArn"]
-    assert provider_arn.endswith(":oidc-provider/token.actions.githubusercontent.com")
+    assert provider_arn == f"arn:aws:iam::123456789012:oidc-provider/{GITHUB_OIDC_URL}"
+    assert provider_arn in oidc_provider_arns(iam)
     provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider_arn)
+    assert provider["Url"].removeprefix("https://") == GITHUB_OIDC_URL
     assert provider["ClientIDList"] == ["sts.amazonaws.com"]
+    ids = physical_ids(cfn, "twin-bootstrap-oidc")
+    assert set(ids) == {"ArtifactsBucket", "ArtifactsBucketPolicy", "GitHubOidcProvider"}
+    assert ids["GitHubOidcProvider"] == provider_arn
 
-    deploy_role = iam.get_role(RoleName="twin-github-deploy")["Role"]
-    assert deploy_role["Arn"] == values["DeployRoleArn"]
-    trust = deploy_role["AssumeRolePolicyDocument"]
-    trust = json.loads(trust) if isinstance(trust, str) else trust
-    assert trust["Statement"][0]["Principal"] == {"Federated": provider_arn}
-    assert trust["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == [
-        "repo:octo/twin:environment:staging",
-        "repo:octo/twin:environment:production",
-    ]
-    inline = iam.get_role_policy(RoleName="twin-github-deploy", PolicyName="deploy-twin-stacks")["PolicyDocument"]
-    inline = json.loads(inline) if isinstance(inline, str) else inline
-    pass_role = [s for s in inline["Statement"] if s["Sid"] == "PassTheExecutionRoleToCloudFormation"][0]
-    assert pass_role["Resource"] == values["CloudFormationExecutionRoleArn"]
+    # DeletionPolicy Retain: the account's one provider outlives the stack that created it (other regions
+    # and projects use it).
+    bucket = values["ArtifactsBucketName"]
+    empty_bucket(aws("s3"), bucket)
+    cfn.delete_stack(StackName="twin-bootstrap-oidc")
+    assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    assert provider_arn in oidc_provider_arns(iam)
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=provider_arn)  # leave the account as found
 
-    execution_role = iam.get_role(RoleName="twin-cfn-execution")["Role"]
-    assert execution_role["Arn"] == values["CloudFormationExecutionRoleArn"]
-    assert iam.list_role_policies(RoleName="twin-cfn-execution")["PolicyNames"] == ["manage-twin-stack-resources"]
+
+def test_bootstrap_with_an_existing_oidc_provider(aws: Any) -> None:
+    cfn, iam = aws("cloudformation"), aws("iam")
+    existing = f"arn:aws:iam::123456789012:oidc-provider/{GITHUB_OIDC_URL}"
+    providers_before = oidc_provider_arns(iam)
+    stack = deploy(cfn, "twin-bootstrap-shared", "bootstrap-1", (TEMPLATES / "bootstrap.yaml").read_text(),
+                   as_parameters({"OidcProvider": existing}))
+
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    values = outputs(stack)
+    assert set(values) == {"ArtifactsBucketName", "ArtifactsBucketArn", "OidcProviderArn"}
+    assert values["OidcProviderArn"] == existing  # passed through, not created
+    assert set(physical_ids(cfn, "twin-bootstrap-shared")) == {"ArtifactsBucket", "ArtifactsBucketPolicy"}
+    assert oidc_provider_arns(iam) == providers_before
+
+    # Anything else is refused before a change set exists (the parameter's AllowedPattern).
+    with pytest.raises(ClientError) as refused:
+        change_set(cfn, "twin-bootstrap-bad", "bootstrap-1", (TEMPLATES / "bootstrap.yaml").read_text(),
+                   as_parameters({"OidcProvider": "arn:aws:iam::123456789012:oidc-provider/example.com"}), "CREATE")
+    assert "Parameter 'OidcProvider' must match pattern" in refused.value.response["Error"]["Message"]
 
 
 # --- twin.yaml -----------------------------------------------------------------------------------
@@ -354,7 +370,7 @@ def test_twin_function_and_alias(aws: Any, twin: dict[str, Any]) -> None:
     name = twin["outputs"]["FunctionName"]
     config = lam.get_function_configuration(FunctionName=name)
     assert config["Architectures"] == ["x86_64"]
-    assert config["Runtime"] == "provided.al2023" and config["Timeout"] == 30 and config["MemorySize"] == 256
+    assert config["Runtime"] == "provided.al2023" and config["Timeout"] == 28 and config["MemorySize"] == 256
     assert config["Role"] == twin["outputs"]["FunctionRoleArn"]
     variables = config["Environment"]["Variables"]
     assert variables["ENVIRONMENT"] == "local" and variables["LLM_PROVIDER"] == "offline"
@@ -408,8 +424,10 @@ def test_twin_distribution(aws: Any, twin: dict[str, Any]) -> None:
     behaviours = [config["DefaultCacheBehavior"], *config["CacheBehaviors"]["Items"]]
     assert len(behaviours) == 2
     for behaviour in behaviours:
-        assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
         assert behaviour["ResponseHeadersPolicyId"] == headers_policy_id
+    # The site redirects to HTTPS; the API refuses plain HTTP (a redirected POST would become a GET).
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert config["CacheBehaviors"]["Items"][0]["ViewerProtocolPolicy"] == "https-only"
     assert config["CacheBehaviors"]["Items"][0]["PathPattern"] == "/api/*"
     origins = {o["Id"]: o for o in config["Origins"]["Items"]}
     assert origins["site"]["DomainName"] == f"{twin['outputs']['FrontendBucketName']}.s3.{REGION}.amazonaws.com"
@@ -455,7 +473,7 @@ def test_twin_alarms_dashboard_and_logs(aws: Any, twin: dict[str, Any]) -> None:
     assert [m["Id"] for m in error_rate["Metrics"]] == ["rate", "errors", "invocations"]
     assert alarms["twin-local-function-duration-p95"]["ExtendedStatistic"] == "p95"
 
-    body = json.loads(cloudwatch.get_dashboard(DashboardName="twin-local")["DashboardBody"])
+    body = json.loads(cloudwatch.get_dashboard(DashboardName=f"twin-local-{REGION}")["DashboardBody"])
     alarm_widget = body["widgets"][-1]["properties"]["alarms"]
     assert all(arn.startswith(f"arn:aws:cloudwatch:{REGION}:123456789012:alarm:twin-local-") for arn in alarm_widget)
 
@@ -568,9 +586,11 @@ def test_renaming_the_project_replaces_named_resources(aws: Any, code_zip: None)
     assert "echo-production-api" in functions and "twin-production-api" not in functions
     with pytest.raises(lam.exceptions.ResourceNotFoundException):  # no live version yet
         lam.get_alias(FunctionName="echo-production-api", Name="live")
-    assert not logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/twin-production")["logGroups"]
-    assert [s["Name"] for s in secrets.list_secrets()["SecretList"] if "production" in s["Name"]] == [
-        "echo/production/llm-api-key"
+    # Replaced, the log group and the model key are kept (UpdateReplacePolicy Retain); the origin
+    # secret is replaced with the rest.
+    assert logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/twin-production")["logGroups"]
+    assert sorted(s["Name"] for s in secrets.list_secrets()["SecretList"] if "production" in s["Name"]) == [
+        "echo/production/llm-api-key", "echo/production/origin-verify", "twin/production/llm-api-key"
     ]
     integration = aws("apigatewayv2").get_integration(
         ApiId=after["ApiId"], IntegrationId=physical_ids(cfn, "twin-production")["ApiIntegration"]
@@ -614,13 +634,15 @@ def test_twin_delete(aws: Any, twin: dict[str, Any]) -> None:
     stack_id = settle(cfn, "twin-local")["StackId"]
     memory, frontend = twin["outputs"]["MemoryBucketName"], twin["outputs"]["FrontendBucketName"]
 
-    # As on AWS, a bucket that still holds objects cannot go: the stack ends DELETE_FAILED.
+    # As on AWS, a bucket that still holds objects cannot go: the stack ends DELETE_FAILED. The memory
+    # bucket is retained (DeletionPolicy Retain), so only the frontend bucket fails.
+    s3.put_object(Bucket=frontend, Key="index.html", Body=b"<!doctype html>")
     cfn.delete_stack(StackName="twin-local")
     stack = settle(cfn, "twin-local")
     assert stack["StackStatus"] == "DELETE_FAILED"
-    assert {e["LogicalResourceId"] for e in failure_events(cfn, "twin-local")} >= {"MemoryBucket", "FrontendBucket"}
+    failed = {e["LogicalResourceId"] for e in failure_events(cfn, "twin-local")}
+    assert "FrontendBucket" in failed and "MemoryBucket" not in failed, failed
 
-    empty_bucket(s3, memory)
     empty_bucket(s3, frontend)
     cfn.delete_stack(StackName="twin-local")
     deleted = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
@@ -629,11 +651,14 @@ def test_twin_delete(aws: Any, twin: dict[str, Any]) -> None:
         cfn.describe_stacks(StackName="twin-local")
 
     bucket_names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
-    assert memory not in bucket_names and frontend not in bucket_names
+    assert frontend not in bucket_names
+    assert memory in bucket_names, "conversations outlive the stack"
     assert twin["outputs"]["FunctionName"] not in {f["FunctionName"] for f in lam.list_functions()["Functions"]}
-    assert not secrets.list_secrets()["SecretList"]
+    assert [s["Name"] for s in secrets.list_secrets()["SecretList"] if s["Name"].startswith("twin/local/")] == [
+        "twin/local/llm-api-key"
+    ], "the model key is retained, the origin secret goes"
     assert not cloudfront.list_distributions()["DistributionList"].get("Items")
-    assert kms.describe_key(KeyId=twin["ids"]["Key"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    assert kms.describe_key(KeyId=twin["ids"]["Key"])["KeyMetadata"]["KeyState"] == "Enabled", "the key is retained"
     assert aws("apigatewayv2").get_apis()["Items"] == []
 
 
@@ -658,10 +683,11 @@ def test_twin_with_waf_domain_and_alarm_email(aws: Any, code_zip: None) -> None:
 
     acl_name, acl_id, scope = ids["WebAcl"].split("|")
     acl = wafv2.get_web_acl(Name=acl_name, Id=acl_id, Scope=scope)["WebACL"]
-    assert acl_name == "twin-staging" and scope == "CLOUDFRONT"
-    assert [r["Name"] for r in acl["Rules"]] == [
-        "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "RateLimitPerIp"
-    ]
+    assert acl_name == f"twin-staging-{REGION}" and scope == "CLOUDFRONT"
+    assert sorted(r["Name"] for r in acl["Rules"]) == sorted([
+        "RateLimitPerIp", "BodyOver64KiB", "AWSManagedRulesCommonRuleSet", "BlockCommonRuleSetMatches",
+        "AWSManagedRulesKnownBadInputsRuleSet", "BlockKnownBadInputsMatches",
+    ])
     config = cloudfront.get_distribution_config(Id=values["DistributionId"])["DistributionConfig"]
     assert config["WebACLId"] == acl["ARN"]
     assert config["Aliases"]["Items"] == ["twin.example.com"]
@@ -705,26 +731,40 @@ def test_template_rules_and_parameters_are_enforced(aws: Any, code_zip: None) ->
 
 
 def test_create_and_update_stack_api(aws: Any) -> None:
-    """CreateStack/UpdateStack (not change sets) go through the same engine."""
+    """CreateStack/UpdateStack (not change sets) go through the same engine; UsePreviousValue keeps a value."""
     cfn, s3 = aws("cloudformation"), aws("s3")
     template = (TEMPLATES / "bootstrap.yaml").read_text()
     cfn.create_stack(StackName="other-bootstrap", TemplateBody=template,
-                     Parameters=as_parameters({"ProjectName": "other"}))
+                     Parameters=as_parameters({"NoncurrentVersionDays": "45"}))
     stack = settle(cfn, "other-bootstrap")
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     bucket = outputs(stack)["ArtifactsBucketName"]
 
     with pytest.raises(ClientError) as refused:
         cfn.update_stack(StackName="other-bootstrap", TemplateBody=template,
-                         Parameters=[{"ParameterKey": "ProjectName", "UsePreviousValue": True}])
+                         Parameters=[{"ParameterKey": "NoncurrentVersionDays", "UsePreviousValue": True}])
     assert refused.value.response["Error"]["Message"] == "No updates are to be performed."
 
+    # Only OidcProvider changes: NoncurrentVersionDays keeps 45 (omitted, it would fall back to its default 30).
     cfn.update_stack(StackName="other-bootstrap", UsePreviousTemplate=True,
-                     Parameters=[{"ParameterKey": "ProjectName", "UsePreviousValue": True},
-                                 {"ParameterKey": "NoncurrentVersionDays", "ParameterValue": "60"}])
+                     Parameters=[{"ParameterKey": "NoncurrentVersionDays", "UsePreviousValue": True},
+                                 {"ParameterKey": "OidcProvider",
+                                  "ParameterValue": f"arn:aws:iam::123456789012:oidc-provider/{GITHUB_OIDC_URL}"}])
+    stack = settle(cfn, "other-bootstrap")
+    assert stack["StackStatus"] == "UPDATE_COMPLETE", stack.get("StackStatusReason")
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["NoncurrentVersionDays"] == "45"
+    assert outputs(stack)["ArtifactsBucketName"] == bucket
+    assert outputs(stack)["OidcProviderArn"].endswith(f":oidc-provider/{GITHUB_OIDC_URL}")
+    rule = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 45
+
+    cfn.update_stack(StackName="other-bootstrap", UsePreviousTemplate=True,
+                     Parameters=[{"ParameterKey": "NoncurrentVersionDays", "ParameterValue": "60"},
+                                 {"ParameterKey": "OidcProvider", "UsePreviousValue": True}])
     stack = settle(cfn, "other-bootstrap")
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
     assert outputs(stack)["ArtifactsBucketName"] == bucket
+    assert "OidcProviderArn" in outputs(stack)
     rule = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"][0]
     assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 60
 

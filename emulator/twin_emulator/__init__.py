@@ -9,7 +9,8 @@ This package owns what runs behind `scripts/emulator start`. It must stay bound 
   cfn_base.py                  the mixin every resource model shares (create / in-place update / remove,
                                and `replaced_by`, the properties whose change replaces the resource)
   cfn_models_storage.py        AWS::S3::Bucket, AWS::S3::BucketPolicy
-  cfn_models_security.py       AWS::KMS::Key/Alias, AWS::SecretsManager::Secret, AWS::IAM::Role/OIDCProvider
+  cfn_models_security.py       AWS::KMS::Key/Alias, AWS::SecretsManager::Secret,
+                               AWS::IAM::Role/ManagedPolicy/OIDCProvider
   cfn_models_compute.py        AWS::Lambda::Function/Alias/Permission, AWS::Logs::LogGroup
   cfn_models_api.py            AWS::ApiGatewayV2::Api/Integration/Route/Stage
   cfn_models_edge.py           AWS::CloudFront::Distribution/OriginAccessControl/ResponseHeadersPolicy,

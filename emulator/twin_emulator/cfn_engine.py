@@ -27,6 +27,11 @@ other moto API (DescribeStacks, DescribeStackEvents, GetTemplate ...) keeps work
     back the physical resources it replaced (kept until cleanup), re-applies the previous
     template and parameters (the same procedure, forcing the failed resource back), deletes
     what the failed update created, and ends UPDATE_ROLLBACK_COMPLETE;
+  * DeletionPolicy: Retain keeps a resource whenever it would be deleted (stack deletion, removal
+    from the template, a rollback); RetainExceptOnCreate behaves like Retain except for the stack
+    operation that created the resource: when that operation rolls back, the resource is deleted
+    (AWS CloudFormation, "DeletionPolicy attribute",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html);
   * outputs (and exports) are evaluated when a deployment completes; an output that cannot be
     evaluated fails the deployment instead of showing null.
 
@@ -135,6 +140,9 @@ class EngineState:
     records: dict[str, ResourceRecord] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)  # creation order, i.e. a dependency order
     retired: list[Retired] = field(default_factory=list)  # replaced, awaiting the cleanup phase
+    # The logical resources the stack operation in progress (or the last one) created: its rollback
+    # deletes them even under DeletionPolicy RetainExceptOnCreate.
+    created: set[str] = field(default_factory=set)
 
 
 # --- the replacement decision ----------------------------------------------------------------
@@ -329,6 +337,7 @@ def create_resource(stack: Stack, logical_id: str, resource: dict[str, Any]) -> 
     state = state_of(stack)
     state.records[logical_id] = ResourceRecord(resource_type, properties, copy.deepcopy(resource))
     state.order.append(logical_id)
+    state.created.add(logical_id)
     resource_event(stack, logical_id, resource_type, "CREATE_COMPLETE", instance.physical_resource_id)
 
 
@@ -410,12 +419,25 @@ def deploy(stack: Stack, backend: CloudFormationBackend, template: dict[str, Any
             raise DeployFailed(logical_id, reason) from error
 
 
-def delete_resource(stack: Stack, logical_id: str) -> None:
+def retained(state: EngineState, logical_id: str, record: ResourceRecord, rollback: bool) -> bool:
+    """Does the resource's DeletionPolicy keep it? Retain always; RetainExceptOnCreate unless this is
+    the rollback of the stack operation that created it."""
+    policy = record.template.get("DeletionPolicy")
+    if policy == "Retain":
+        return True
+    if policy == "RetainExceptOnCreate":
+        return not (rollback and logical_id in state.created)
+    return False
+
+
+def delete_resource(stack: Stack, logical_id: str, rollback: bool = False) -> None:
+    """Delete one logical resource (honouring its DeletionPolicy); `rollback`: the stack operation in
+    progress is being rolled back."""
     state = state_of(stack)
     record = state.records[logical_id]
     instance = stack.resource_map._parsed_resources.get(logical_id)
     physical = getattr(instance, "physical_resource_id", None)
-    if record.template.get("DeletionPolicy") == "Retain":
+    if retained(state, logical_id, record, rollback):
         resource_event(stack, logical_id, record.resource_type, "DELETE_SKIPPED", physical)
     else:
         resource_event(stack, logical_id, record.resource_type, "DELETE_IN_PROGRESS", physical)
@@ -428,6 +450,7 @@ def delete_resource(stack: Stack, logical_id: str) -> None:
     stack.resource_map._parsed_resources.pop(logical_id, None)
     del state.records[logical_id]
     state.order.remove(logical_id)
+    state.created.discard(logical_id)
 
 
 def delete_retired(stack: Stack, retired: Retired) -> None:
@@ -446,11 +469,11 @@ def delete_retired(stack: Stack, retired: Retired) -> None:
     resource_event(stack, logical_id, record.resource_type, "DELETE_COMPLETE", physical)
 
 
-def delete_resources(stack: Stack, names: Iterable[str], retired: bool = False) -> list[str]:
+def delete_resources(stack: Stack, names: Iterable[str], retired: bool = False, rollback: bool = False) -> list[str]:
     """Delete the named resources and (with `retired`) every physical resource awaiting cleanup,
     dependents first (reverse creation order; a retired resource just before its logical
-    resource). Return the logical ids whose deletion failed: those failures are recorded as
-    DELETE_FAILED events and the others still go."""
+    resource). `rollback`: a rollback deletes them (see `retained`). Return the logical ids whose
+    deletion failed: those failures are recorded as DELETE_FAILED events and the others still go."""
     state = state_of(stack)
     names = set(names)
     pending = state.retired if retired else []
@@ -467,7 +490,7 @@ def delete_resources(stack: Stack, names: Iterable[str], retired: bool = False) 
             if isinstance(step, Retired):
                 delete_retired(stack, step)
             else:
-                delete_resource(stack, step)
+                delete_resource(stack, step, rollback=rollback)
         except Exception:  # noqa: BLE001 - recorded as DELETE_FAILED; the others still go
             if isinstance(step, Retired):
                 state.retired.append(step)  # still there: a later stack deletion tries again
@@ -477,11 +500,12 @@ def delete_resources(stack: Stack, names: Iterable[str], retired: bool = False) 
     return list(dict.fromkeys(failed))
 
 
-def cleanup(stack: Stack) -> None:
+def cleanup(stack: Stack, rollback: bool = False) -> None:
     """The cleanup phase: delete the physical resources the update replaced and the resources the
-    loaded template no longer wants (failures are only recorded, as on AWS)."""
+    loaded template no longer wants (failures are only recorded, as on AWS). `rollback`: the cleanup
+    of an update rollback, whose unwanted resources are the ones the failed update created."""
     unwanted = [name for name in state_of(stack).order if not wanted(stack, name)]
-    delete_resources(stack, unwanted, retired=True)
+    delete_resources(stack, unwanted, retired=True, rollback=rollback)
     state_of(stack).retired = []  # what failed to go is abandoned, as AWS abandons it
 
 
@@ -548,6 +572,7 @@ def adopt_template(stack: Stack, template_body: str, template: dict[str, Any], p
 def create_stack(stack: Stack, backend: CloudFormationBackend, template_body: str, template: dict[str, Any],
                  parameters: dict[str, Any], disable_rollback: bool = False) -> None:
     adopt_template(stack, template_body, template, parameters)
+    state_of(stack).created = set()
     stack_status(stack, "CREATE_IN_PROGRESS", "User Initiated")
     try:
         deploy(stack, backend, template, parameters)
@@ -563,7 +588,7 @@ def create_stack(stack: Stack, backend: CloudFormationBackend, template_body: st
             stack_status(stack, "CREATE_FAILED", reason)
             return
         stack_status(stack, "ROLLBACK_IN_PROGRESS", reason + "Rollback requested by user.")
-        left = delete_resources(stack, list(state_of(stack).order))
+        left = delete_resources(stack, list(state_of(stack).order), rollback=True)
         if left:
             stack_status(stack, "ROLLBACK_FAILED", f"The following resource(s) failed to delete: {left}. ")
         else:
@@ -576,6 +601,7 @@ def update_stack(stack: Stack, backend: CloudFormationBackend, template_body: st
                  parameters: dict[str, Any], disable_rollback: bool = False) -> None:
     previous = (stack.template, copy.deepcopy(stack.template_dict), dict(stack.parameters or {}))
     replaced_before = len(state_of(stack).retired)
+    state_of(stack).created = set()
     adopt_template(stack, template_body, template, parameters)
     stack_status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
     try:
@@ -601,7 +627,7 @@ def update_stack(stack: Stack, backend: CloudFormationBackend, template_body: st
             stack_status(stack, "UPDATE_ROLLBACK_FAILED", rollback_failure.reason)
             return
         stack_status(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", keep_reason=True)
-        cleanup(stack)
+        cleanup(stack, rollback=True)
         stack_status(stack, "UPDATE_ROLLBACK_COMPLETE", keep_reason=True)
         return
     stack_status(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")

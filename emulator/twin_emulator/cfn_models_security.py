@@ -1,5 +1,5 @@
 """CloudFormation models for keys, secrets and identities: AWS::KMS::Key, AWS::KMS::Alias,
-AWS::SecretsManager::Secret, AWS::IAM::Role and AWS::IAM::OIDCProvider.
+AWS::SecretsManager::Secret, AWS::IAM::Role, AWS::IAM::ManagedPolicy and AWS::IAM::OIDCProvider.
 
 The gaps they fill in moto 5.2.5:
   * KMS::Key stores KeyPolicy as a dict (GetKeyPolicy then fails), has no update (after any stack
@@ -9,6 +9,8 @@ The gaps they fill in moto 5.2.5:
   * SecretsManager::Secret and IAM::OIDCProvider have no model at all.
   * IAM::Role stores inline Policies as dicts (GetRolePolicy then fails), ignores
     ManagedPolicyArns, and its update only touches the description.
+  * IAM::ManagedPolicy has no update (the stack's record of it becomes null) and no delete (the
+    policy outlives its stack, so recreating the stack fails on the name).
 
 Each model owns its type's create, in-place update and delete, and declares `replaced_by` (AWS's
 "Update requires: Replacement" properties); whether an update replaces the resource is decided,
@@ -238,6 +240,14 @@ class Role(StackResource, CloudFormationModel):
         name = self.physical_resource_id
         backend.update_assume_role_policy(name, as_json_text(props["AssumeRolePolicyDocument"]))
         backend.update_role(name, props.get("Description", ""), str(props.get("MaxSessionDuration", 3600)))
+        # PermissionsBoundary changes in place on AWS ("Update requires: No interruption"): a boundary
+        # added, changed or removed by an update is put or deleted, never left as it was at create.
+        boundary = props.get("PermissionsBoundary") or None
+        if boundary != (backend.get_role(name).permissions_boundary_arn or None):
+            if boundary:
+                backend.put_role_permissions_boundary(name, boundary)
+            else:
+                ignore_missing(backend.delete_role_permissions_boundary, name)
         self._configure(props)
 
     def remove(self) -> None:
@@ -279,4 +289,77 @@ class OIDCProvider(StackResource, CloudFormationModel):
         iam(self.env).delete_open_id_connect_provider(self.physical_resource_id)
 
 
-MODELS = [Key, KeyAlias, Secret, Role, OIDCProvider]
+ATTACHMENTS = (  # property -> (attach, detach) of moto's IAM backend, each called (policy_arn, name)
+    ("Roles", "attach_role_policy", "detach_role_policy"),
+    ("Users", "attach_user_policy", "detach_user_policy"),
+    ("Groups", "attach_group_policy", "detach_group_policy"),
+)
+MAX_POLICY_VERSIONS = 5  # IAM keeps at most five versions of a managed policy
+
+
+class ManagedPolicy(StackResource, CloudFormationModel):
+    """AWS::IAM::ManagedPolicy: Ref is the policy's ARN. A PolicyDocument change becomes the new default
+    version of the same policy (the oldest other version goes once IAM's five are used); Roles, Users and
+    Groups are attachments, changed in place. Name, Description and Path replace it (createOnlyProperties)."""
+
+    cfn_type = "AWS::IAM::ManagedPolicy"
+    name_property = "ManagedPolicyName"
+    replaced_by = ("ManagedPolicyName", "Description", "Path")
+    getatts = ("PolicyArn", "PolicyId", "DefaultVersionId")
+
+    @classmethod
+    def create(cls, env: Env, name: str, props: dict[str, Any]) -> ManagedPolicy:
+        if "ManagedPolicyName" not in props and len(name) > 128:
+            name = name[:115] + name[-13:]  # generated names keep their random suffix
+        policy = iam(env).create_policy(
+            description=props.get("Description", ""),
+            path=props.get("Path", "/"),
+            policy_document=as_json_text(props["PolicyDocument"]),
+            policy_name=name,
+            tags=[],
+        )
+        resource = cls(env, policy.arn, PolicyArn=policy.arn, PolicyId=policy.id, DefaultVersionId="v1")
+        resource.props = {"PolicyDocument": props["PolicyDocument"]}
+        try:
+            resource._attach(props)
+        except Exception:
+            resource.remove()  # do not leave a half-attached policy behind a failed create
+            raise
+        return resource
+
+    def _attach(self, props: dict[str, Any]) -> None:
+        backend = iam(self.env)
+        for prop, attach, detach in ATTACHMENTS:
+            old, new = set(self.props.get(prop, [])), set(props.get(prop, []))
+            for name in sorted(new - old):
+                getattr(backend, attach)(self.physical_resource_id, name)
+            for name in sorted(old - new):
+                ignore_missing(getattr(backend, detach), self.physical_resource_id, name)
+        self.props = props
+
+    def update(self, props: dict[str, Any]) -> None:
+        backend = iam(self.env)
+        if props["PolicyDocument"] != self.props.get("PolicyDocument"):
+            policy = backend.get_policy(self.physical_resource_id)
+            if len(policy.versions) >= MAX_POLICY_VERSIONS:
+                oldest = next(v for v in policy.versions if v.version_id != policy.default_version_id)
+                backend.delete_policy_version(self.physical_resource_id, oldest.version_id)
+            version = backend.create_policy_version(
+                self.physical_resource_id, as_json_text(props["PolicyDocument"]), set_as_default=True
+            )
+            self.attributes["DefaultVersionId"] = version.version_id
+        self._attach(props)
+
+    def remove(self) -> None:
+        backend = iam(self.env)
+        try:
+            policy = backend.get_policy(self.physical_resource_id)
+        except Exception:  # noqa: BLE001 - NotFoundException: already gone
+            return
+        self._attach({})
+        for version in [v for v in policy.versions if v.version_id != policy.default_version_id]:
+            backend.delete_policy_version(policy.arn, version.version_id)
+        backend.delete_policy(policy.arn)
+
+
+MODELS = [Key, KeyAlias, Secret, Role, ManagedPolicy, OIDCProvider]

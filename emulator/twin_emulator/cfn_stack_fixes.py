@@ -23,6 +23,40 @@ Owns every patch of moto.cloudformation; the deployment itself is cfn_engine.py.
                 as {"Fn::Condition": Name}, which makes every condition using it false;
               * AWS::NoValue inside a list (e.g. `- !If [Cond, {...}, !Ref AWS::NoValue]` in a
                 policy's statements) removes the item, instead of leaving a null in the list.
+  Protection  * UpdateTerminationProtection (absent from moto) sets the stack's flag and returns its
+                StackId; refused for a stack being or already deleted, as the User Guide says it can
+                be set "with any status except DELETE_IN_PROGRESS or DELETE_COMPLETE";
+              * DescribeStacks reports EnableTerminationProtection (true/false) for every stack,
+                from CreateStack's EnableTerminationProtection or UpdateTerminationProtection; no
+                stack operation other than UpdateTerminationProtection changes it (UpdateStack and
+                change sets keep it);
+              * DeleteStack of a protected stack, whatever its status, fails with a ValidationError
+                "Stack [<StackName as passed>] cannot be deleted while TerminationProtection is
+                enabled" and the stack (status, resources, events, change sets) stays as it was.
+  RoleARN     DescribeStacks reports the stack's RoleARN: the one given to CreateStack, UpdateStack,
+              or the change set last executed (CreateChangeSet's RoleARN is applied when it is
+              executed, for CREATE and UPDATE change sets alike); an operation without RoleARN
+              keeps the role previously associated with the stack.
+
+  AWS pages followed for Protection and RoleARN:
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateTerminationProtection.html
+      ("If a user attempts to delete a stack with termination protection enabled, the operation
+      fails and the stack remains unchanged."; request StackName + EnableTerminationProtection,
+      response StackId)
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-protect-stacks.html
+      (disabled by default; settable at creation; any status except DELETE_IN_PROGRESS/_COMPLETE)
+    the Stack data type (API_Stack; read as generated from the API model in
+    https://docs.amazonaws.cn/sdk-for-ruby/v3/api/Aws/CloudFormation/Stack.html and
+    https://boto3.amazonaws.com/v1/documentation/api/1.40.0/reference/services/cloudformation/stack/role_arn.html):
+      its EnableTerminationProtection and RoleARN members
+    CreateChangeSet's RoleARN (API_CreateChangeSet; read in the AWS SDK reference generated from it,
+    https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/cloudformation/aws.sdk.kotlin.services.cloudformation.model/-create-change-set-request/role-arn.html):
+      "CloudFormation uses this role for all future operations on the stack ... If you don't
+      specify a value, CloudFormation uses the role that was previously associated with the stack."
+  The DeleteStack error's wording is not in the API reference; it is the one AWS returns as quoted
+  in public reports, e.g. hashicorp/terraform-provider-aws#23722 ("ValidationError: Stack
+  [BucketStack] cannot be deleted while TerminationProtection is enabled", status 400) and
+  rackspace/runway#199 (the identifier in brackets is the StackName the caller passed).
 """
 
 from __future__ import annotations
@@ -51,6 +85,12 @@ NO_CHANGES = (
 )
 UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE",
              "IMPORT_ROLLBACK_COMPLETE"}
+DELETED = {"DELETE_IN_PROGRESS", "DELETE_COMPLETE"}
+
+
+def termination_protected(stack_name: str) -> str:
+    """AWS's DeleteStack refusal for a protected stack (the name or id as the caller passed it)."""
+    return f"Stack [{stack_name}] cannot be deleted while TerminationProtection is enabled"
 
 
 # moto's own implementations that a fix still needs to reach.
@@ -339,7 +379,7 @@ def create_stack(self: CloudFormationBackend, name: str, template: str, paramete
     template_dict = parse_template(template)
     validate(self, name, template_dict, parameters)
     stack = new_stack(self, name, parameters, notification_arns=notification_arns, tags=tags, role_arn=role_arn,
-                      enable_termination_protection=enable_termination_protection,
+                      enable_termination_protection=as_bool(enable_termination_protection),
                       timeout_in_mins=timeout_in_mins, stack_policy_body=stack_policy_body)
     engine.create_stack(stack, self, template, template_dict, parameters)
     return stack
@@ -367,6 +407,9 @@ def delete_stack(self: CloudFormationBackend, name_or_stack_id: str) -> None:
     stack = live_stack(self, name_or_stack_id)
     if stack is None:
         return  # deleting a stack that does not exist succeeds, as on AWS
+    if stack.enable_termination_protection:
+        # Refused before anything happens: the stack, its status and its events stay as they were.
+        raise ValidationError(message=termination_protected(name_or_stack_id))
     if not getattr(stack.resource_map, "twin_managed", False):
         # Made outside the engine (moto's service-managed stack sets): moto's own deletion.
         ORIGINAL["delete_stack"](self, stack.stack_id)
@@ -376,6 +419,18 @@ def delete_stack(self: CloudFormationBackend, name_or_stack_id: str) -> None:
         self.deleted_stacks[stack.stack_id] = stack
         for change_set_id in [i for i, cs in self.change_sets.items() if cs.stack_id == stack.stack_id]:
             del self.change_sets[change_set_id]
+
+
+def update_termination_protection(self: CloudFormationBackend, stack_name: str,
+                                  enable_termination_protection: bool) -> Stack:
+    stack = self.get_stack(stack_name)  # a name: live stacks only; an id: deleted ones too
+    if stack.status in DELETED:
+        raise ValidationError(
+            message=f"Stack:{stack.stack_id} is in {stack.status} state and its termination protection "
+            "can not be changed."
+        )
+    stack.enable_termination_protection = bool(enable_termination_protection)
+    return stack
 
 
 # --- backend: change sets --------------------------------------------------------------------
@@ -453,13 +508,16 @@ def execute_change_set(self: CloudFormationBackend, change_set_name: str, stack_
             f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status of [{shown}]"
         )
     stack = self.stacks[change_set.stack_id]
+    if change_set.change_set_type != "CREATE" and stack.status not in UPDATABLE:
+        raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
+    if change_set.role_arn:
+        # The change set's role is the stack's from now on; without one the stack keeps its role.
+        stack.role_arn = change_set.role_arn
     change_set.execution_status = "EXECUTE_IN_PROGRESS"
     if change_set.change_set_type == "CREATE":
         engine.create_stack(stack, self, change_set.template, change_set.template_dict, change_set.parameters,
                             disable_rollback=disable_rollback)
     else:
-        if stack.status not in UPDATABLE:
-            raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
         engine.update_stack(stack, self, change_set.template, change_set.template_dict, change_set.parameters,
                             disable_rollback=disable_rollback)
     succeeded = stack.status in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
@@ -534,6 +592,19 @@ def response_delete_change_set(self: CloudFormationResponse) -> EmptyResult:
     return EmptyResult()
 
 
+def response_update_termination_protection(self: CloudFormationResponse) -> ActionResult:
+    enable = self._get_bool_param("EnableTerminationProtection")
+    if enable is None:
+        raise ValidationError(
+            message="1 validation error detected: Value null at 'enableTerminationProtection' failed to satisfy "
+            "constraint: Member must not be null"
+        )
+    stack = self.cloudformation_backend.update_termination_protection(
+        stack_name=self._get_param("StackName"), enable_termination_protection=enable
+    )
+    return ActionResult({"StackId": stack.stack_id})
+
+
 def response_list_change_sets(self: CloudFormationResponse) -> ActionResult:
     stack_name = self._get_param("StackName")
     summaries = [
@@ -596,9 +667,13 @@ def install() -> None:
     CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
     CloudFormationBackend.describe_change_set = describe_change_set  # type: ignore[method-assign]
     CloudFormationBackend.delete_change_set = delete_change_set  # type: ignore[method-assign]
+    CloudFormationBackend.update_termination_protection = update_termination_protection  # type: ignore[attr-defined]
 
     CloudFormationResponse.create_change_set = response_create_change_set  # type: ignore[method-assign]
     CloudFormationResponse.execute_change_set = response_execute_change_set  # type: ignore[method-assign]
     CloudFormationResponse.describe_change_set = response_describe_change_set  # type: ignore[method-assign]
     CloudFormationResponse.delete_change_set = response_delete_change_set  # type: ignore[method-assign]
     CloudFormationResponse.list_change_sets = response_list_change_sets  # type: ignore[method-assign]
+    CloudFormationResponse.update_termination_protection = (  # type: ignore[attr-defined]
+        response_update_termination_protection
+    )

@@ -70,7 +70,60 @@ pub fn app(state: AppState) -> Router {
     if let Some(cors) = cors_layer(&state.cors_origins) {
         router = router.layer(cors);
     }
-    router.layer(middleware::from_fn(telemetry::correlate)).with_state(state)
+    router
+        .layer(middleware::from_fn_with_state(state.clone(), within_deadline))
+        .layer(middleware::from_fn_with_state(state.clone(), through_cloudfront))
+        .layer(middleware::from_fn(telemetry::correlate))
+        .with_state(state)
+}
+
+/// Outside local, only requests CloudFront forwarded (with its origin header) are served: the
+/// public execute-api endpoint would bypass CloudFront's WAF and HTTPS policy.
+async fn through_cloudfront(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let Some(origin) = &state.origin else { return next.run(request).await };
+    let presented = request.headers().get(crate::origin::HEADER).map(HeaderValue::as_bytes).unwrap_or_default();
+    match origin.admits(presented).await {
+        Ok(true) => next.run(request).await,
+        Ok(false) => {
+            tracing::warn!(
+                header_present = !presented.is_empty(),
+                "refused a request that did not come through CloudFront"
+            );
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "direct_access_refused",
+                "this API answers only through the site's CloudFront distribution",
+            )
+            .into_response()
+        }
+        Err(error) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "origin_check_unavailable",
+            "the request's origin cannot be checked right now; try again",
+        )
+        .with_retry_after(std::time::Duration::from_secs(5))
+        .with_source(error)
+        .into_response(),
+    }
+}
+
+/// Runs the request under its deadline: the Lambda invocation's (less the margin to answer)
+/// or, in the local server, `REQUEST_TIMEOUT_SECS` from now.
+async fn within_deadline(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let deadline = match request.extensions().get::<lambda_http::Context>() {
+        // Lambda always sets it; 0 is a context built without one (tests, tools).
+        Some(invocation) if invocation.deadline > 0 => crate::deadline::for_invocation(invocation.deadline()),
+        Some(_) | None => tokio::time::Instant::now() + state.limits.request_timeout,
+    };
+    crate::deadline::within(deadline, next.run(request)).await
 }
 
 fn cors_layer(origins: &[String]) -> Option<CorsLayer> {

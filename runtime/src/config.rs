@@ -92,7 +92,12 @@ pub struct Config {
     pub persona_ttl: Duration,
     pub model: ModelProvider,
     pub api_key: ApiKeySource,
+    /// The secret CloudFront's `X-Origin-Verify` header must match; None in local (where
+    /// nothing sits in front of the runtime).
+    pub origin_secret: Option<String>,
     pub model_timeout: Duration,
+    /// The whole request's budget in the local server (on Lambda the invocation's deadline rules).
+    pub request_timeout: Duration,
     pub model_max_retries: u32,
     pub max_message_chars: usize,
     pub max_body_bytes: usize,
@@ -122,6 +127,10 @@ impl std::error::Error for ConfigError {}
 
 const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
+/// The local server's whole-request budget: what Lambda allows the function (its Timeout in
+/// twin.yaml) less the margin to answer, so local and deployed time out alike.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 26;
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -136,6 +145,7 @@ impl Config {
         let persona = vars.persona(environment);
         let model = vars.model(environment);
         let api_key = vars.api_key(environment, &model);
+        let origin_secret = vars.origin_secret(environment);
         let limits = vars.limits();
         let cors_origins = vars.cors_origins(environment);
         let log_json = vars.log_json();
@@ -149,7 +159,9 @@ impl Config {
             persona_ttl: limits.persona_ttl,
             model,
             api_key,
+            origin_secret,
             model_timeout: limits.model_timeout,
+            request_timeout: limits.request_timeout,
             model_max_retries: limits.model_max_retries,
             max_message_chars: limits.max_message_chars,
             max_body_bytes: limits.max_body_bytes,
@@ -166,6 +178,7 @@ impl Config {
             || matches!(self.persona, PersonaLocation::S3 { .. })
             || matches!(self.model, ModelProvider::Bedrock { .. })
             || matches!(self.api_key, ApiKeySource::SecretsManager { .. })
+            || self.origin_secret.is_some()
     }
 }
 
@@ -179,6 +192,7 @@ struct Vars<'a> {
 /// The numeric limits and timeouts, read together.
 struct Limits {
     persona_ttl: Duration,
+    request_timeout: Duration,
     model_timeout: Duration,
     model_max_retries: u32,
     max_message_chars: usize,
@@ -327,9 +341,24 @@ impl Vars<'_> {
         }
     }
 
+    /// Outside local the API answers only requests that came through CloudFront.
+    fn origin_secret(&mut self, environment: Environment) -> Option<String> {
+        if environment == Environment::Local {
+            return None;
+        }
+        let secret = self.get("ORIGIN_VERIFY_SECRET_NAME");
+        if secret.is_none() {
+            self.problem(format!(
+                "ORIGIN_VERIFY_SECRET_NAME is required when ENVIRONMENT={environment}: without it, requests that bypass CloudFront (and its WAF) would be served"
+            ));
+        }
+        secret
+    }
+
     fn limits(&mut self) -> Limits {
         let limits = Limits {
             persona_ttl: Duration::from_secs(self.number("PERSONA_CACHE_TTL_SECS", 300)),
+            request_timeout: Duration::from_secs(self.number("REQUEST_TIMEOUT_SECS", DEFAULT_REQUEST_TIMEOUT_SECS)),
             model_timeout: Duration::from_secs(self.number("LLM_TIMEOUT_SECS", 25)),
             model_max_retries: self.number("LLM_MAX_RETRIES", 2) as u32,
             max_message_chars: self.number("MAX_MESSAGE_CHARS", 4000) as usize,
@@ -342,6 +371,9 @@ impl Vars<'_> {
         }
         if limits.model_timeout.is_zero() {
             self.problem("LLM_TIMEOUT_SECS must be at least 1");
+        }
+        if limits.request_timeout.is_zero() {
+            self.problem("REQUEST_TIMEOUT_SECS must be at least 1");
         }
         limits
     }
@@ -420,10 +452,11 @@ mod tests {
             "refuses to run when ENVIRONMENT=production",
             "MAX_MESSAGE_CHARS=\"many\"",
             "CORS_ORIGINS=* is not allowed",
+            "ORIGIN_VERIFY_SECRET_NAME is required when ENVIRONMENT=production",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }
-        assert_eq!(err.problems.len(), 5, "{text}");
+        assert_eq!(err.problems.len(), 6, "{text}");
     }
 
     #[test]
@@ -459,9 +492,13 @@ mod tests {
             ("LLM_PROVIDER", "bedrock"),
             ("LLM_MODEL_ID", "anthropic.claude-3-haiku-20240307-v1:0"),
             ("CORS_ORIGINS", "https://twin.example.com"),
+            ("ORIGIN_VERIFY_SECRET_NAME", "twin/production/origin-verify"),
         ])
         .expect("valid");
         assert!(config.needs_aws());
+        assert_eq!(config.origin_secret.as_deref(), Some("twin/production/origin-verify"));
+        let local = super::tests::config(&[("ORIGIN_VERIFY_SECRET_NAME", "x")]).expect("local");
+        assert_eq!(local.origin_secret, None, "nothing sits in front of the local runtime");
         assert!(matches!(config.api_key, ApiKeySource::NotRequired));
         assert_eq!(config.cors_origins, vec!["https://twin.example.com".to_owned()]);
     }

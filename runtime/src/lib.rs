@@ -5,8 +5,10 @@
 
 pub mod api;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod model;
+pub mod origin;
 pub mod persona;
 pub mod prompt;
 pub mod secrets;

@@ -31,6 +31,11 @@ pub enum SecretError {
 #[async_trait]
 pub trait SecretBackend: Send + Sync + std::fmt::Debug {
     async fn fetch(&self, secret_id: &str) -> Result<SecretString, SecretError>;
+
+    /// The version before the current one (`AWSPREVIOUS`), if the secret was ever rotated.
+    async fn fetch_previous(&self, _secret_id: &str) -> Result<Option<SecretString>, SecretError> {
+        Ok(None)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +73,19 @@ impl SecretBackend for SecretsManagerBackend {
             .secret_string()
             .and_then(key_from_secret_string)
             .ok_or_else(|| SecretError::NoValue { secret_id: secret_id.to_owned() })
+    }
+
+    async fn fetch_previous(&self, secret_id: &str) -> Result<Option<SecretString>, SecretError> {
+        let answer = self.client.get_secret_value().secret_id(secret_id).version_stage("AWSPREVIOUS").send().await;
+        match answer {
+            Ok(output) => Ok(output.secret_string().and_then(key_from_secret_string)),
+            // A secret never rotated has no AWSPREVIOUS version.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => Ok(None),
+            Err(e) => Err(SecretError::Unreachable {
+                secret_id: secret_id.to_owned(),
+                source: anyhow::anyhow!("{}", DisplayErrorContext(e)),
+            }),
+        }
     }
 }
 

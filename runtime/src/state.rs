@@ -17,6 +17,8 @@ use crate::store::{ConversationStore, FileStore, S3Store};
 /// Request limits enforced by the handlers.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// The whole request's budget when no Lambda invocation deadline applies (local server).
+    pub request_timeout: std::time::Duration,
     pub max_message_chars: usize,
     pub max_body_bytes: usize,
     pub context_token_budget: usize,
@@ -25,6 +27,7 @@ pub struct Limits {
 impl Limits {
     pub fn from_config(config: &Config) -> Self {
         Self {
+            request_timeout: config.request_timeout,
             max_message_chars: config.max_message_chars,
             max_body_bytes: config.max_body_bytes,
             context_token_budget: config.context_token_budget,
@@ -40,6 +43,8 @@ pub struct AppParts {
     pub store: Arc<dyn ConversationStore>,
     pub model: Arc<dyn ChatModel>,
     pub keys: Arc<ApiKeyProvider>,
+    /// Checks CloudFront's origin header; None in local.
+    pub origin: Option<Arc<crate::origin::OriginVerifier>>,
     pub limits: Limits,
     pub cors_origins: Vec<String>,
 }
@@ -122,12 +127,24 @@ impl AppState {
             },
         ));
 
+        // The origin secret is cached like the API key (an hour); a value CloudFront sends that
+        // is not cached yet makes a refetch (see `origin`).
+        let origin = match &config.origin_secret {
+            Some(secret_id) => Some(Arc::new(crate::origin::OriginVerifier::new(
+                Box::new(SecretsManagerBackend::new(aws_sdk_secretsmanager::Client::new(sdk()?))),
+                secret_id.clone(),
+                std::time::Duration::from_secs(3600),
+            ))),
+            None => None,
+        };
+
         Ok(AppParts {
             environment: config.environment,
             persona: PersonaCache::new(persona_source, config.persona_ttl),
             store,
             model,
             keys,
+            origin,
             limits: Limits::from_config(config),
             cors_origins: config.cors_origins.clone(),
         }

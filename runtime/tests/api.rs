@@ -252,3 +252,22 @@ async fn a_missing_persona_is_500_persona_unavailable_and_stores_nothing() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn outside_local_only_requests_with_cloudfronts_origin_header_are_served() {
+    let app = test_app_behind_cloudfront();
+    let direct = send(&app.router, post_json("/api/chat", r#"{"message":"hi"}"#)).await;
+    direct.error(StatusCode::FORBIDDEN, "direct_access_refused");
+    let health = Request::get("/api/health").body(Body::empty()).unwrap();
+    send(&app.router, health).await.error(StatusCode::FORBIDDEN, "direct_access_refused");
+    let mut wrong = post_json("/api/chat", r#"{"message":"hi"}"#);
+    wrong.headers_mut().insert("x-origin-verify", "guessed".parse().unwrap());
+    send(&app.router, wrong).await.error(StatusCode::FORBIDDEN, "direct_access_refused");
+    assert_eq!(stored_sessions(&app), 0, "a refused request stores nothing");
+
+    let mut forwarded = post_json("/api/chat", r#"{"message":"hi"}"#);
+    forwarded.headers_mut().insert("x-origin-verify", ORIGIN_VALUE.parse().unwrap());
+    let answer = send(&app.router, forwarded).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert!(answer.json()["response"].is_string());
+}

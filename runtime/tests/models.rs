@@ -223,3 +223,56 @@ async fn bedrock_converse_sends_the_persona_as_system_and_joins_the_reply() {
     assert_eq!(roles, vec!["user", "assistant", "user"]);
     assert_eq!(body["inferenceConfig"]["maxTokens"], 64);
 }
+
+/// A model that answers after a minute: longer than any request may take.
+#[derive(Debug)]
+struct Hanging;
+
+#[async_trait]
+impl ChatModel for Hanging {
+    async fn complete(&self, _prompt: &twin_runtime::prompt::Prompt) -> Result<String, ModelError> {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        Ok("too late".into())
+    }
+    async fn stream(
+        &self,
+        _prompt: &twin_runtime::prompt::Prompt,
+    ) -> Result<twin_runtime::model::TokenStream, ModelError> {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        Err(ModelError::Permanent(anyhow::anyhow!("too late")))
+    }
+    async fn check(&self) -> Result<(), ModelError> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "hanging".into()
+    }
+}
+
+#[tokio::test]
+async fn a_slow_model_is_503_with_retry_after_by_the_request_deadline_locally_and_on_lambda() {
+    let one_second = twin_runtime::Limits { request_timeout: std::time::Duration::from_secs(1), ..limits() };
+    let app = test_app_with(Arc::new(Hanging), one_second);
+    let started = std::time::Instant::now();
+    let answer = send(&app.router, post_json("/api/chat", r#"{"message":"hi"}"#)).await;
+    let error = answer.error(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable");
+    assert!(answer.headers.contains_key("retry-after"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "ended by the 1 s budget: {:?}", started.elapsed());
+    assert_eq!(stored_sessions(&app), 0, "a failed turn stores nothing");
+
+    // On Lambda the invocation's deadline rules (less the margin to answer), not the local budget.
+    let app = test_app_with(
+        Arc::new(Hanging),
+        twin_runtime::Limits { request_timeout: std::time::Duration::from_secs(600), ..limits() },
+    );
+    let mut context = lambda_http::Context::default();
+    let deadline =
+        std::time::SystemTime::now() + twin_runtime::deadline::ANSWER_MARGIN + std::time::Duration::from_millis(500);
+    context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let mut request = post_json("/api/chat", r#"{"message":"hi"}"#);
+    request.extensions_mut().insert(context);
+    let started = std::time::Instant::now();
+    let answer = send(&app.router, request).await;
+    answer.error(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+}

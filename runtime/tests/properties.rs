@@ -218,6 +218,7 @@ proptest! {
         vars.insert("S3_PERSONA_BUCKET".into(), "persona".into());
         vars.insert("LLM_PROVIDER".into(), "openai".into());
         vars.insert("LLM_MODEL_ID".into(), "gpt".into());
+        vars.insert("ORIGIN_VERIFY_SECRET_NAME".into(), "twin/origin-verify".into());
         vars.insert("LLM_API_KEY".into(), env_key.clone());
         vars.insert("OPENAI_API_KEY".into(), env_key.clone());
         vars.remove("SECRETS_MANAGER_SECRET_NAME");

@@ -147,15 +147,11 @@ enum Prober {
     Lambda {
         client: aws_sdk_lambda::Client,
         function: String,
+        /// CloudFront's origin header, which the runtime requires outside local.
+        origin: Option<crate::aws::secrets::OriginSecret>,
     },
     /// The emulator: both versions run here; each probe picks one with the alias's weights.
-    Local {
-        old: Box<LocalFunction>,
-        new: Box<LocalFunction>,
-        old_version: String,
-        new_version: String,
-        traffic: f64,
-    },
+    Local { old: Box<LocalFunction>, new: Box<LocalFunction>, old_version: String, new_version: String, traffic: f64 },
 }
 
 struct Probe {
@@ -167,12 +163,12 @@ struct Probe {
 impl Prober {
     async fn probe(&self) -> Result<Probe> {
         match self {
-            Prober::Lambda { client, function } => {
+            Prober::Lambda { client, function, origin } => {
                 let output = client
                     .invoke()
                     .function_name(function)
                     .qualifier(lambda::ALIAS)
-                    .payload(aws_sdk_lambda::primitives::Blob::new(lambda::health_event().to_string()))
+                    .payload(aws_sdk_lambda::primitives::Blob::new(lambda::health_event(origin.as_ref()).to_string()))
                     .send()
                     .await
                     .sdk_context(|| format!("failed to probe {function}:{}", lambda::ALIAS))?;
@@ -331,7 +327,11 @@ async fn prober(
     work_dir: &std::path::Path,
 ) -> Result<Prober> {
     if !target.aws.is_emulator() {
-        return Ok(Prober::Lambda { client: target.aws.lambda(), function: versions.function.to_owned() });
+        return Ok(Prober::Lambda {
+            client: target.aws.lambda(),
+            function: versions.function.to_owned(),
+            origin: target.origin_secret().await?,
+        });
     }
     let bucket = target.artifacts_bucket()?;
     let old = lambda::version_configuration(&target.aws.lambda(), versions.function, versions.old).await?;

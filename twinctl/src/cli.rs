@@ -49,7 +49,7 @@ pub struct Global {
 pub enum Command {
     /// Build the function zip and the site into target/twin/ (skipped when inputs are unchanged).
     Build(BuildArgs),
-    /// Deploy the bootstrap stack (artifacts bucket, CI role) for an environment's account and region.
+    /// Deploy the bootstrap stacks: the account and region's artifacts bucket, the environment's roles.
     Bootstrap(EnvArgs),
     /// Show what a deploy would change: stack resources, function code, site files. Exit 3 if anything.
     Diff(DiffArgs),
@@ -107,6 +107,9 @@ pub struct DeployArgs {
     /// Send all traffic to a new version at once, even where the environment configures a canary.
     #[arg(long)]
     pub no_canary: bool,
+    /// On an approval-gated environment, accept a template that broadens IAM access (`--yes` does not).
+    #[arg(long)]
+    pub approve_iam_broadening: bool,
 }
 
 /// What every command that changes an environment (deploy, rollback) takes: the lock, the

@@ -25,6 +25,9 @@ pub struct Config {
     #[serde(default = "default_persona")]
     pub persona: PathBuf,
     pub environments: BTreeMap<String, Environment>,
+    /// Who may deploy from CI: the GitHub repository, its environments, the OIDC provider.
+    #[serde(default)]
+    pub bootstrap: Bootstrap,
     /// Where the file was read from (not in the YAML).
     #[serde(skip)]
     pub path: PathBuf,
@@ -34,6 +37,22 @@ fn default_persona() -> PathBuf {
     PathBuf::from("persona/me.txt")
 }
 
+/// `bootstrap:`: what `twinctl bootstrap` sets up for CI. Anything left out keeps what the
+/// stacks already have (a rerun never removes CI access).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bootstrap {
+    /// `owner/repo` whose GitHub environments of the same names may deploy.
+    pub github_repository: Option<String>,
+    /// The environments CI may deploy: each gets a deploy role trusted only for
+    /// `repo:OWNER/REPO:environment:NAME`.
+    #[serde(default)]
+    pub ci_environments: Vec<String>,
+    /// An existing `token.actions.githubusercontent.com` provider (an account holds one; every
+    /// other region or project of the account names it here).
+    pub oidc_provider_arn: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Templates {
@@ -41,12 +60,23 @@ pub struct Templates {
     pub stack: PathBuf,
     #[serde(default = "default_bootstrap_template")]
     pub bootstrap: PathBuf,
+    /// Each environment's CI roles (`{project}-ci-{environment}`).
+    #[serde(default = "default_access_template")]
+    pub access: PathBuf,
 }
 
 impl Default for Templates {
     fn default() -> Self {
-        Self { stack: default_stack_template(), bootstrap: default_bootstrap_template() }
+        Self {
+            stack: default_stack_template(),
+            bootstrap: default_bootstrap_template(),
+            access: default_access_template(),
+        }
     }
+}
+
+fn default_access_template() -> PathBuf {
+    PathBuf::from("templates/environment-access.yaml")
 }
 
 fn default_stack_template() -> PathBuf {
@@ -203,13 +233,15 @@ impl Config {
             return Err(Error::user(format!("{}: no environments defined", self.path.display())));
         }
         for name in self.environments.keys() {
-            if !valid_name(name) {
+            // `{project}-ci-*` names the CI roles and stacks; an environment "ci" would share it.
+            if !valid_name(name) || name.len() > 16 || name == "ci" {
                 return Err(Error::user(format!(
-                    "{}: environment name {name:?} must be lowercase letters, digits and '-'",
+                    "{}: environment name {name:?} must be 1-16 lowercase letters, digits and '-', and not \"ci\"",
                     self.path.display()
                 )));
             }
         }
+        self.validate_bootstrap()?;
         for (name, environment) in &self.environments {
             if let Some(canary) = &environment.canary {
                 crate::canary::Settings::from_config(canary)
@@ -234,6 +266,39 @@ impl Config {
         Ok(())
     }
 
+    fn validate_bootstrap(&self) -> Result<(), Error> {
+        let place = format!("{}: bootstrap", self.path.display());
+        if let Some(repository) = &self.bootstrap.github_repository {
+            let valid_part = |part: &str| {
+                !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            };
+            if !repository.split_once('/').is_some_and(|(owner, repo)| valid_part(owner) && valid_part(repo)) {
+                return Err(Error::user(format!("{place}.github_repository {repository:?} must be owner/repo")));
+            }
+        }
+        for name in &self.bootstrap.ci_environments {
+            if !self.environments.contains_key(name) {
+                return Err(Error::user(format!(
+                    "{place}.ci_environments names {name:?}, which is not an environment"
+                )));
+            }
+        }
+        if !self.bootstrap.ci_environments.is_empty() && self.bootstrap.github_repository.is_none() {
+            return Err(Error::user(format!("{place}.ci_environments needs bootstrap.github_repository")));
+        }
+        if let Some(arn) = &self.bootstrap.oidc_provider_arn {
+            let valid = arn.starts_with("arn:aws")
+                && arn.ends_with(":oidc-provider/token.actions.githubusercontent.com")
+                && arn.split(':').nth(4).is_some_and(|account| account.len() == 12);
+            if !valid {
+                return Err(Error::user(format!(
+                    "{place}.oidc_provider_arn {arn:?} is not the ARN of a token.actions.githubusercontent.com provider"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The named environment, or an error listing the known ones.
     pub fn environment(&self, name: &str) -> Result<&Environment, Error> {
         self.environments.get(name).ok_or_else(|| {
@@ -248,6 +313,11 @@ impl Config {
 
     pub fn bootstrap_stack_name(&self, environment: &Environment) -> String {
         environment.bootstrap_stack_name.clone().unwrap_or_else(|| format!("{}-bootstrap", self.project))
+    }
+
+    /// The stack of the environment's CI roles (templates/environment-access.yaml).
+    pub fn access_stack_name(&self, name: &str) -> String {
+        format!("{}-ci-{name}", self.project)
     }
 
     pub fn architecture(&self, environment: &Environment) -> Architecture {
@@ -326,6 +396,35 @@ mod tests {
             .expect_err("bad project")
             .to_string();
         assert!(message.contains("lowercase"), "{message}");
+    }
+
+    #[test]
+    fn bootstrap_section_is_checked_against_the_environments() {
+        let config = parse(VALID).expect("valid");
+        assert!(config.bootstrap.github_repository.is_none() && config.bootstrap.ci_environments.is_empty());
+        assert_eq!(config.access_stack_name("staging"), "twin-ci-staging");
+        let with = |section: &str| parse(&format!("{VALID}bootstrap:\n{section}"));
+        let config = with("  github_repository: octo/twin\n  ci_environments: [staging]\n").expect("valid");
+        assert_eq!(config.bootstrap.ci_environments, vec!["staging".to_owned()]);
+        let message =
+            with("  github_repository: octo/twin\n  ci_environments: [prod]\n").expect_err("unknown").to_string();
+        assert!(message.contains("bootstrap.ci_environments names \"prod\""), "{message}");
+        let message = with("  ci_environments: [staging]\n").expect_err("no repository").to_string();
+        assert!(message.contains("needs bootstrap.github_repository"), "{message}");
+        let message = with("  github_repository: octo\n").expect_err("not owner/repo").to_string();
+        assert!(message.contains("must be owner/repo"), "{message}");
+        let message =
+            with("  oidc_provider_arn: arn:aws:iam::123:oidc-provider/example.com\n").expect_err("arn").to_string();
+        assert!(message.contains("oidc_provider_arn"), "{message}");
+        let message = with("  github_repo: octo/twin\n").expect_err("unknown key").to_string();
+        assert!(message.contains("unknown field `github_repo`"), "{message}");
+    }
+
+    #[test]
+    fn an_environment_named_ci_would_share_the_ci_roles_names() {
+        let message = parse("project: twin\nenvironments:\n  ci:\n    region: x\n").expect_err("ci").to_string();
+        assert!(message.contains("not \"ci\""), "{message}");
+        assert!(parse("project: twin\nenvironments:\n  a-very-long-environment:\n    region: x\n").is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod config;
 pub mod context;
 pub mod deploy;
 pub mod error;
+pub mod iam_diff;
 pub mod local_function;
 pub mod lock;
 pub mod output;

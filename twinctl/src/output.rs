@@ -104,14 +104,26 @@ impl Printer {
 /// Asks on the terminal before an action on an approval-gated environment; `yes` (from
 /// `--yes` / `TWINCTL_YES`) answers for CI, and without a terminal there is no one to ask.
 pub fn confirm(yes: bool, environment: &str, question: &str, action: &str) -> crate::error::Result<()> {
+    let hint = format!("pass --yes (or set TWINCTL_YES=true) once the {action} is approved");
+    ask(yes, environment, question, action, &hint)
+}
+
+/// Asks before a deploy that broadens IAM access on an approval-gated environment (as CDK's
+/// `--require-approval broadening`); `--yes` does not answer this one.
+pub fn confirm_iam_broadening(approved: bool, environment: &str) -> crate::error::Result<()> {
+    let hint = "review the grants above (or `twinctl diff`) and pass --approve-iam-broadening".to_owned();
+    ask(approved, environment, "IAM access broadens as listed above. Deploy anyway?", "IAM-broadening deploy", &hint)
+}
+
+fn ask(answered: bool, environment: &str, question: &str, action: &str, hint: &str) -> crate::error::Result<()> {
     use crate::error::Error;
-    if yes {
+    if answered {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
         return Err(Error::user_with_hint(
-            format!("environment {environment} requires approval and there is no terminal to ask"),
-            format!("pass --yes (or set TWINCTL_YES=true) once the {action} is approved"),
+            format!("environment {environment} requires approval of the {action} and there is no terminal to ask"),
+            hint.to_owned(),
         ));
     }
     eprint!("{question} [y/N] ");

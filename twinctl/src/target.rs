@@ -25,8 +25,13 @@ pub struct Target {
     pub aws: Aws,
     pub stack_name: String,
     pub bootstrap_stack_name: String,
+    /// The environment's CI roles (`{project}-ci-{environment}`).
+    pub access_stack_name: String,
     /// None until `twinctl bootstrap` has run.
     pub artifacts_bucket: Option<String>,
+    /// The access stack's outputs (ExecutionRoleArn, FunctionBoundaryArn, DeployRoleArn); empty
+    /// until `twinctl bootstrap` has run.
+    pub access: BTreeMap<String, String>,
     /// None before the first deploy (a REVIEW_IN_PROGRESS shell counts as none).
     pub stack: Option<Stack>,
     pub outputs: BTreeMap<String, String>,
@@ -53,6 +58,13 @@ impl Context {
             }
             _ => None,
         };
+        let access_stack_name = self.config.access_stack_name(name);
+        let access = match aws::stack::describe(&cfn, &access_stack_name).await? {
+            Some(access) if aws::stack::state(Some(&access)) != aws::stack::StackState::Missing => {
+                aws::stack::outputs(&access)
+            }
+            _ => BTreeMap::new(),
+        };
         let (stack, outputs, live_version) = current_state(&aws, &stack_name).await?;
         Ok(Target {
             name: name.to_owned(),
@@ -61,7 +73,9 @@ impl Context {
             aws,
             stack_name,
             bootstrap_stack_name,
+            access_stack_name,
             artifacts_bucket,
+            access,
             stack,
             outputs,
             live_version,
@@ -102,6 +116,38 @@ impl Target {
                 format!("run `twinctl bootstrap {}` first", self.name),
             )
         })
+    }
+
+    /// The role CloudFormation acts with for this environment's stack (every change set's
+    /// RoleARN), or how to create it.
+    pub fn execution_role(&self) -> Result<&str> {
+        self.access_output("ExecutionRoleArn")
+    }
+
+    /// The permissions boundary every role of the environment's stack must carry.
+    pub fn permissions_boundary(&self) -> Result<&str> {
+        self.access_output("FunctionBoundaryArn")
+    }
+
+    fn access_output(&self, key: &str) -> Result<&str> {
+        self.access.get(key).map(String::as_str).ok_or_else(|| {
+            Error::user_with_hint(
+                format!(
+                    "the access stack {} (the environment's CloudFormation role) has no {key} output in {}",
+                    self.access_stack_name, self.aws.region
+                ),
+                format!("run `twinctl bootstrap {}` first", self.name),
+            )
+        })
+    }
+
+    /// CloudFront's origin header value, read from the stack's secret (None for a stack from
+    /// before the header existed): direct invocations carry it as CloudFront would.
+    pub async fn origin_secret(&self) -> Result<Option<aws::secrets::OriginSecret>> {
+        match self.outputs.get("OriginVerifySecretArn") {
+            Some(arn) => Ok(Some(aws::secrets::origin_secret(&self.aws.secretsmanager(), arn).await?)),
+            None => Ok(None),
+        }
     }
 
     /// A stack output of a deployed environment, or how to deploy it.

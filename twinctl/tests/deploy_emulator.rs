@@ -358,3 +358,71 @@ fn serve_local_serves_the_site_and_the_live_api_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn an_approval_gated_environments_stack_cannot_be_deleted_by_accident() {
+    let project = Project::new(1);
+    project.configure_local("approval: true");
+    project.bootstrap();
+    let bundle = project.bundle("a", "");
+    // A first deploy adds every grant: `--yes` approves the deploy, not the IAM it brings.
+    let refused = project.run(&["deploy", "local", "--yes", "--artifacts", bundle.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("IAM broadens: ") && stderr(&refused).contains("--approve-iam-broadening"));
+    let deployed = project.json(&[
+        "deploy",
+        "local",
+        "--yes",
+        "--approve-iam-broadening",
+        "--artifacts",
+        bundle.to_str().unwrap(),
+    ]);
+    assert_eq!(deployed["function_version"], "1", "{deployed}");
+    // The same template again broadens nothing: `--yes` alone suffices.
+    let again = project.json(&["deploy", "local", "--yes", "--artifacts", bundle.to_str().unwrap()]);
+    assert_eq!(again["stack_changes"], 0, "{again}");
+    let stack = format!("{}-local", project.name);
+    with_emulator(|sdk| async move {
+        let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+        let described = cfn.describe_stacks().stack_name(&stack).send().await.unwrap();
+        assert_eq!(described.stacks()[0].enable_termination_protection(), Some(true));
+        let refused = cfn.delete_stack().stack_name(&stack).send().await;
+        assert!(refused.is_err(), "a protected stack was deleted");
+        let still = cfn.describe_stacks().stack_name(&stack).send().await.unwrap();
+        assert!(still.stacks()[0].stack_status().unwrap().as_str().ends_with("_COMPLETE"));
+        assert_ne!(still.stacks()[0].stack_status().unwrap().as_str(), "DELETE_COMPLETE");
+    });
+}
+
+#[test]
+fn diff_lists_the_iam_grants_a_template_change_adds() {
+    let project = Project::new(1);
+    project.bootstrap();
+    let bundle = project.bundle("a", "");
+    project.deploy(&bundle);
+    let template = std::fs::read_to_string(workspace().join("templates/twin.yaml")).unwrap();
+    let anchor =
+        "              - Sid: ReadPersona\n                Effect: Allow\n                Action: s3:GetObject\n";
+    assert!(template.contains(anchor), "twin.yaml changed; update this test's anchor");
+    let wider = template.replacen(
+        anchor,
+        "              - Sid: ReadPersona\n                Effect: Allow\n                Action: [s3:GetObject, s3:GetObjectVersion]\n",
+        1,
+    );
+    std::fs::write(project.path().join("twin.yaml"), wider).unwrap();
+    let config = project.path().join("twinctl.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let stack_line = format!("  stack: {}/templates/twin.yaml\n", workspace().canonicalize().unwrap().display());
+    assert!(text.contains(&stack_line), "{text}");
+    std::fs::write(&config, text.replacen(&stack_line, "  stack: twin.yaml\n", 1)).unwrap();
+
+    let output = project.run(&["diff", "local", "--artifacts", bundle.to_str().unwrap(), "--output", "json"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let diff: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        diff["iam"]["broadened"],
+        serde_json::json!(["FunctionRole: Allow s3:GetObjectVersion on ${MemoryBucket.Arn}/persona/me.txt"]),
+        "{diff}"
+    );
+    assert_eq!(diff["iam"]["narrowed"], serde_json::json!([]));
+}

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 
 use serde_yaml::Value;
 
-const TEMPLATES: [&str; 2] = ["twin.yaml", "bootstrap.yaml"];
+/// Each template, and how many statements it has at least (a blind walker finds fewer).
+const TEMPLATES: [(&str, usize); 3] = [("twin.yaml", 3), ("bootstrap.yaml", 1), ("environment-access.yaml", 10)];
 const ALLOW_MARK: &str = "# allow-star:";
 
 fn template_path(name: &str) -> PathBuf {
@@ -158,11 +159,11 @@ fn audit(name: &str, text: &str) -> Findings {
 #[test]
 fn every_iam_statement_in_the_templates_is_least_privilege() {
     let mut problems = Vec::new();
-    for name in TEMPLATES {
+    for (name, at_least) in TEMPLATES {
         let text = std::fs::read_to_string(template_path(name)).unwrap();
         let findings = audit(name, &text);
         assert!(
-            findings.statements >= 3,
+            findings.statements >= at_least,
             "{name}: only {} statements found; is the walker blind?",
             findings.statements
         );

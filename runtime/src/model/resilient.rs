@@ -5,6 +5,9 @@
 //!
 //! While the breaker is open no call is made, so a failing provider costs the function
 //! milliseconds instead of its full timeout, and clients get 503 with Retry-After.
+//!
+//! Attempts and retries all end by the request's deadline ([`crate::deadline`]): an attempt
+//! gets at most the time left, and no retry starts that could not finish in it.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -114,6 +117,11 @@ impl ResilientModel {
         self.state().open_until.is_some_and(|until| Instant::now() < until)
     }
 
+    /// The longest [`Self::backoff`] can wait before retry `retry`.
+    fn backoff_ceiling(&self, retry: u32) -> Duration {
+        self.settings.initial_backoff.saturating_mul(1 << retry.min(8))
+    }
+
     fn backoff(&self, retry: u32) -> Duration {
         let base = self.settings.initial_backoff.saturating_mul(1 << retry.min(8));
         base / 2 + base.mul_f64(fastrand::f64() / 2.0)
@@ -128,12 +136,21 @@ impl ResilientModel {
         let mut key_refreshed = false;
         loop {
             self.admit()?;
-            let result = match tokio::time::timeout(self.settings.attempt_timeout, attempt()).await {
+            let left = crate::deadline::remaining();
+            let timeout = left.map_or(self.settings.attempt_timeout, |left| left.min(self.settings.attempt_timeout));
+            if timeout.is_zero() {
+                return Err(ModelError::Transient(anyhow::anyhow!(
+                    "no time left for a {what} from {} before the request's deadline",
+                    self.inner.describe()
+                )));
+            }
+            let result = match tokio::time::timeout(timeout, attempt()).await {
                 Ok(result) => result,
                 Err(_) => Err(ModelError::Transient(anyhow::anyhow!(
-                    "no {what} from {} within {}s",
+                    "no {what} from {} within {:.1}s{}",
                     self.inner.describe(),
-                    self.settings.attempt_timeout.as_secs_f64()
+                    timeout.as_secs_f64(),
+                    if timeout < self.settings.attempt_timeout { " (the request's deadline)" } else { "" }
                 ))),
             };
             self.record(&result.as_ref().map(|_| ()));
@@ -146,7 +163,10 @@ impl ResilientModel {
                     key_refreshed = true;
                     self.keys.invalidate().await;
                 }
-                ModelError::Transient(cause) if retries < self.settings.max_retries => {
+                ModelError::Transient(cause)
+                    if retries < self.settings.max_retries
+                        && crate::deadline::remaining().is_none_or(|left| left > self.backoff_ceiling(retries)) =>
+                {
                     let wait = self.backoff(retries);
                     retries += 1;
                     tracing::warn!(
@@ -272,5 +292,53 @@ mod tests {
         }
         assert!(!model.is_open());
         assert_eq!(model.complete(&prompt()).await.expect("fifth call reaches the model"), "fine");
+    }
+
+    #[derive(Debug)]
+    struct Slow;
+
+    #[async_trait]
+    impl ChatModel for Slow {
+        async fn complete(&self, _prompt: &Prompt) -> Result<String, ModelError> {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok("too late".to_owned())
+        }
+        async fn stream(&self, _prompt: &Prompt) -> Result<TokenStream, ModelError> {
+            Err(ModelError::Permanent(anyhow::anyhow!("unused")))
+        }
+        async fn check(&self) -> Result<(), ModelError> {
+            Ok(())
+        }
+        fn describe(&self) -> String {
+            "slow".to_owned()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_model_ends_at_the_request_deadline_not_the_attempt_timeout() {
+        let model = ResilientModel::new(Arc::new(Slow), keys(), settings(2));
+        let started = std::time::Instant::now();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(150);
+        let result = crate::deadline::within(deadline, model.complete(&prompt())).await;
+        let error = result.expect_err("the deadline passes first");
+        assert!(matches!(error, ModelError::Transient(_)), "{error:?}");
+        assert!(format!("{:#}", anyhow::Error::from(error)).contains("deadline"));
+        // 25 s attempts and two retries would take 75 s; the deadline ends it (no retry fits).
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn no_retry_starts_that_cannot_finish_before_the_deadline() {
+        let inner = Arc::new(Flaky { fail_first: 10, ..Flaky::default() });
+        let slow_backoff = BreakerSettings { initial_backoff: Duration::from_millis(400), ..settings(5) };
+        let model = ResilientModel::new(inner.clone(), keys(), slow_backoff);
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+        let result = crate::deadline::within(deadline, model.complete(&prompt())).await;
+        assert!(matches!(result, Err(ModelError::Transient(_))), "{result:?}");
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 1, "a 400 ms backoff does not fit in 100 ms");
+        // Without a deadline the same model is retried as configured.
+        let model = ResilientModel::new(inner.clone(), keys(), settings(2));
+        let _ = model.complete(&prompt()).await;
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 4);
     }
 }

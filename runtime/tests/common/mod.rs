@@ -26,14 +26,50 @@ pub struct TestApp {
 }
 
 pub fn limits() -> Limits {
-    Limits { max_message_chars: 4000, max_body_bytes: 64 * 1024, context_token_budget: 6000 }
+    Limits {
+        request_timeout: std::time::Duration::from_secs(26),
+        max_message_chars: 4000,
+        max_body_bytes: 64 * 1024,
+        context_token_budget: 6000,
+    }
 }
 
 pub fn test_app() -> TestApp {
     test_app_with(Arc::new(OfflineModel), limits())
 }
 
+/// The origin secret's value in [`test_app_behind_cloudfront`].
+pub const ORIGIN_VALUE: &str = "origin-secret-value";
+
+#[derive(Debug)]
+struct FixedSecret;
+
+#[async_trait::async_trait]
+impl twin_runtime::secrets::SecretBackend for FixedSecret {
+    async fn fetch(&self, _secret_id: &str) -> Result<secrecy::SecretString, twin_runtime::secrets::SecretError> {
+        Ok(secrecy::SecretString::from(ORIGIN_VALUE.to_owned()))
+    }
+}
+
+/// An app that, as outside local, answers only requests carrying CloudFront's origin header.
+pub fn test_app_behind_cloudfront() -> TestApp {
+    let verifier = twin_runtime::origin::OriginVerifier::new(
+        Box::new(FixedSecret),
+        "twin/staging/origin-verify",
+        Duration::from_secs(60),
+    );
+    build(Arc::new(OfflineModel), limits(), Some(Arc::new(verifier)))
+}
+
 pub fn test_app_with(model: Arc<dyn ChatModel>, limits: Limits) -> TestApp {
+    build(model, limits, None)
+}
+
+fn build(
+    model: Arc<dyn ChatModel>,
+    limits: Limits,
+    origin: Option<Arc<twin_runtime::origin::OriginVerifier>>,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("me.txt"), PERSONA).unwrap();
     let store: Arc<dyn ConversationStore> = Arc::new(FileStore::open(dir.path().join("sessions")).unwrap());
@@ -49,6 +85,7 @@ pub fn test_app_with(model: Arc<dyn ChatModel>, limits: Limits) -> TestApp {
         store: store.clone(),
         model,
         keys,
+        origin,
         limits,
         cors_origins: Vec::new(),
     };

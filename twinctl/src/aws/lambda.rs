@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::aws::error::{SdkContext, is_not_found};
+use crate::aws::secrets::OriginSecret;
 use crate::error::{Error, Result};
 
 pub const ALIAS: &str = "live";
@@ -152,9 +153,10 @@ pub async fn publish(
     version_configuration(lambda, function, &version).await
 }
 
-/// The smoke request: `GET /api/health?deep=1` as API Gateway (payload v2) would send it.
-pub fn health_event() -> serde_json::Value {
-    serde_json::json!({
+/// The smoke request: `GET /api/health?deep=1` as API Gateway (payload v2) would send it after
+/// CloudFront, with CloudFront's origin header when the stack has one.
+pub fn health_event(origin: Option<&OriginSecret>) -> serde_json::Value {
+    let mut event = serde_json::json!({
         "version": "2.0",
         "routeKey": "GET /api/health",
         "rawPath": "/api/health",
@@ -174,16 +176,20 @@ pub fn health_event() -> serde_json::Value {
             "timeEpoch": 0
         },
         "isBase64Encoded": false
-    })
+    });
+    if let Some(origin) = origin {
+        event["headers"][crate::aws::secrets::ORIGIN_HEADER] = serde_json::Value::String(origin.value().to_owned());
+    }
+    event
 }
 
 /// Invokes `version` on Lambda with the health request; Ok when it answers 200.
-pub async fn smoke_test(lambda: &Client, function: &str, version: &str) -> Result<()> {
+pub async fn smoke_test(lambda: &Client, function: &str, version: &str, origin: Option<&OriginSecret>) -> Result<()> {
     let output = lambda
         .invoke()
         .function_name(function)
         .qualifier(version)
-        .payload(Blob::new(health_event().to_string()))
+        .payload(Blob::new(health_event(origin).to_string()))
         .send()
         .await
         .sdk_context(|| format!("failed to invoke {function}:{version}"))?;
@@ -394,5 +400,25 @@ mod tests {
             .environment(EnvironmentResponse::builder().variables("LLM_MODEL_ID", "model-one").build())
             .build();
         assert_ne!(digest(&base), digest(&bigger), "memory counts");
+    }
+
+    #[tokio::test]
+    async fn the_smoke_test_carries_cloudfronts_origin_header_when_the_stack_has_one() {
+        use aws_sdk_lambda::operation::invoke::InvokeOutput;
+        let origin = crate::aws::secrets::OriginSecret::new("origin-value".into());
+        let event = health_event(Some(&origin));
+        assert_eq!(event["headers"]["x-origin-verify"], "origin-value");
+        assert!(health_event(None)["headers"].get("x-origin-verify").is_none());
+
+        let invoke = mock!(Client::invoke)
+            .match_requests(|r| {
+                let sent: serde_json::Value =
+                    r.payload().and_then(|p| serde_json::from_slice(p.as_ref()).ok()).unwrap_or_default();
+                sent["headers"]["x-origin-verify"] == "origin-value" && r.qualifier() == Some("7")
+            })
+            .then_output(|| InvokeOutput::builder().payload(Blob::new(r#"{"statusCode":200,"body":"{}"}"#)).build());
+        let lambda = mock_client!(aws_sdk_lambda, RuleMode::Sequential, &[&invoke]);
+        smoke_test(&lambda, "twin-staging-api", "7", Some(&origin)).await.expect("healthy");
+        assert_eq!(invoke.num_calls(), 1);
     }
 }

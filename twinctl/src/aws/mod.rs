@@ -6,8 +6,10 @@
 pub mod cdn;
 pub mod error;
 pub mod lambda;
+pub mod permissions;
 pub mod requests;
 pub mod s3;
+pub mod secrets;
 pub mod stack;
 
 use aws_config::{BehaviorVersion, Region};
@@ -87,6 +89,13 @@ impl Aws {
             .interceptor(self.requests.interceptor("cloudwatch"))
             .build();
         aws_sdk_cloudwatch::Client::from_conf(config)
+    }
+
+    pub fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
+        let config = aws_sdk_secretsmanager::config::Builder::from(&self.sdk)
+            .interceptor(self.requests.interceptor("secretsmanager"))
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(config)
     }
 
     pub fn sts(&self) -> aws_sdk_sts::Client {

@@ -155,6 +155,17 @@ pub fn parameters(stack: &Stack) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Turns termination protection on: DeleteStack then fails until someone turns it off.
+pub async fn protect(cfn: &Client, name: &str) -> Result<()> {
+    cfn.update_termination_protection()
+        .stack_name(name)
+        .enable_termination_protection(true)
+        .send()
+        .await
+        .sdk_context(|| format!("failed to turn on termination protection for {name}"))?;
+    Ok(())
+}
+
 /// The physical ids of the stack's resources of one type (e.g. its alarms' names).
 pub async fn physical_ids_of_type(cfn: &Client, name: &str, resource_type: &str) -> Result<Vec<String>> {
     let mut ids = Vec::new();
@@ -250,17 +261,46 @@ fn no_changes(reason: &str) -> bool {
     reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
 }
 
+/// What a change set proposes: a template, its parameters, and who carries it out.
+#[derive(Debug)]
+pub struct Proposal<'a> {
+    pub template: &'a TemplateSource,
+    pub parameters: &'a BTreeMap<String, String>,
+    /// Parameters sent as `UsePreviousValue` when the stack exists (on create they take their
+    /// defaults). Bootstrap uses it so that a rerun without a setting never clears it.
+    pub keep: Vec<String>,
+    /// CloudFormation's service role (`RoleARN`): the change set, and every later operation on
+    /// the stack, acts with this role's permissions instead of the caller's.
+    pub role_arn: Option<&'a str>,
+}
+
+impl<'a> Proposal<'a> {
+    pub fn new(template: &'a TemplateSource, parameters: &'a BTreeMap<String, String>) -> Self {
+        Self { template, parameters, keep: Vec::new(), role_arn: None }
+    }
+
+    pub fn as_role(mut self, role_arn: Option<&'a str>) -> Self {
+        self.role_arn = role_arn;
+        self
+    }
+}
+
+/// Names of the parameters a template declares (its top-level `Parameters` keys).
+pub fn declared_parameters(template: &str) -> Result<Vec<String>> {
+    let document: serde_yaml::Value =
+        serde_yaml::from_str(template).map_err(|e| Error::user(format!("the template does not parse as YAML: {e}")))?;
+    Ok(document
+        .get("Parameters")
+        .and_then(serde_yaml::Value::as_mapping)
+        .map(|parameters| parameters.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default())
+}
+
 /// Creates a change set and waits for it; an empty one is deleted and reported as such, a
 /// failed one is deleted (with the empty stack shell of a failed first create) and reported.
 /// Deletes nothing else.
-pub async fn plan(
-    cfn: &Client,
-    name: &str,
-    template: &TemplateSource,
-    parameters: &BTreeMap<String, String>,
-    waiting: &Waiting,
-    phase: &Phase,
-) -> Result<Plan> {
+pub async fn plan(cfn: &Client, name: &str, proposal: &Proposal<'_>, waiting: &Waiting, phase: &Phase) -> Result<Plan> {
+    let Proposal { template, parameters, keep, role_arn } = proposal;
     let existing = settle(cfn, name, waiting, phase).await?;
     let create = match state(existing.as_ref()) {
         StackState::Missing => true,
@@ -286,9 +326,12 @@ pub async fn plan(
         StackState::Busy => unreachable!("settle returns only settled stacks"),
     };
     let change_set_name = format!("twinctl-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
+    let previous = existing.as_ref().map(crate::aws::stack::parameters).unwrap_or_default();
+    let kept = keep.iter().filter(|key| !parameters.contains_key(*key) && previous.contains_key(*key));
     let cfn_parameters: Vec<Parameter> = parameters
         .iter()
         .map(|(key, value)| Parameter::builder().parameter_key(key).parameter_value(value).build())
+        .chain(kept.map(|key| Parameter::builder().parameter_key(key).use_previous_value(true).build()))
         .collect();
     phase.message(format!("creating change set {change_set_name}"));
     let request = cfn
@@ -297,6 +340,7 @@ pub async fn plan(
         .change_set_name(&change_set_name)
         .change_set_type(if create { ChangeSetType::Create } else { ChangeSetType::Update })
         .set_parameters(Some(cfn_parameters))
+        .set_role_arn(role_arn.map(str::to_owned))
         .capabilities(Capability::CapabilityIam)
         .capabilities(Capability::CapabilityNamedIam);
     let request = match template {
@@ -638,16 +682,8 @@ mod tests {
             .match_requests(|r| r.change_set_type() == Some(&ChangeSetType::Create))
             .then_output(|| CreateChangeSetOutput::builder().id("cs-1").build());
         let cfn = client(&[&describe, &create, &described]);
-        let plan = plan(
-            &cfn,
-            NAME,
-            &TemplateSource::Url("https://b.s3.us-east-1.amazonaws.com/t".into()),
-            &parameters(),
-            &quick(),
-            &phase(),
-        )
-        .await
-        .expect("plan");
+        let source = TemplateSource::Url("https://b.s3.us-east-1.amazonaws.com/t".into());
+        let plan = plan(&cfn, NAME, &Proposal::new(&source, &parameters()), &quick(), &phase()).await.expect("plan");
         assert!(plan.create);
         assert_eq!(plan.change_set_id.as_deref(), Some("cs-1"));
         assert_eq!(plan.changes.len(), 1);
@@ -655,12 +691,62 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_update_keeps_unset_parameters_and_runs_as_the_execution_role() {
+        let existing = || {
+            DescribeStacksOutput::builder()
+                .stacks(
+                    Stack::builder()
+                        .stack_name(NAME)
+                        .stack_status(StackStatus::UpdateComplete)
+                        .creation_time(aws_smithy_types::DateTime::from_secs(0))
+                        .parameters(
+                            Parameter::builder().parameter_key("GitHubRepository").parameter_value("octo/twin").build(),
+                        )
+                        .parameters(Parameter::builder().parameter_key("Dropped").parameter_value("x").build())
+                        .build(),
+                )
+                .build()
+        };
+        let describe = mock!(Client::describe_stacks).then_output(existing);
+        let (_, described) = created_change_set();
+        let create = mock!(Client::create_change_set)
+            .match_requests(|r| {
+                let sent: Vec<(&str, Option<&str>, Option<bool>)> = r
+                    .parameters()
+                    .iter()
+                    .map(|p| (p.parameter_key().unwrap_or_default(), p.parameter_value(), p.use_previous_value()))
+                    .collect();
+                r.role_arn() == Some("arn:aws:iam::123456789012:role/twin-ci-staging-cfn-us-east-1")
+                    && sent == vec![("EnvironmentName", Some("staging"), None), ("GitHubRepository", None, Some(true))]
+            })
+            .then_output(|| CreateChangeSetOutput::builder().id("cs-1").build());
+        let cfn = client(&[&describe, &create, &described]);
+        let source = TemplateSource::Body("{}".into());
+        let parameters = parameters();
+        let mut proposal = Proposal::new(&source, &parameters)
+            .as_role(Some("arn:aws:iam::123456789012:role/twin-ci-staging-cfn-us-east-1"));
+        // Given ones are sent as given; a kept one the stack never had (OidcProviderArn) takes its default.
+        proposal.keep = vec!["EnvironmentName".into(), "GitHubRepository".into(), "OidcProviderArn".into()];
+        let plan = plan(&cfn, NAME, &proposal, &quick(), &phase()).await.expect("plan");
+        assert!(!plan.create);
+        assert_eq!(create.num_calls(), 1, "RoleARN and UsePreviousValue as expected");
+    }
+
+    #[test]
+    fn declared_parameters_are_the_templates_parameter_names() {
+        let template = "Parameters:\n  A:\n    Type: String\n  B:\n    Type: Number\nResources:\n  X:\n    Type: AWS::SNS::Topic\n    Properties:\n      TopicName: !Sub \"${A}\"\n";
+        assert_eq!(declared_parameters(template).expect("parses"), vec!["A".to_owned(), "B".to_owned()]);
+        assert!(declared_parameters("Resources: {}\n").expect("parses").is_empty());
+    }
+
+    #[tokio::test]
     async fn plan_never_deletes_a_dead_stack_and_remove_dead_does() {
         let describe = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::RollbackComplete));
         let cfn = client(&[&describe]);
-        let error = plan(&cfn, NAME, &TemplateSource::Body("{}".into()), &parameters(), &quick(), &phase())
-            .await
-            .expect_err("a dead stack cannot be planned");
+        let error =
+            plan(&cfn, NAME, &Proposal::new(&TemplateSource::Body("{}".into()), &parameters()), &quick(), &phase())
+                .await
+                .expect_err("a dead stack cannot be planned");
         assert!(error.to_string().contains("ROLLBACK_COMPLETE"), "{error}");
 
         let dead = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::RollbackComplete));
@@ -676,9 +762,10 @@ mod tests {
     async fn update_rollback_failed_stops_with_the_recovery_command() {
         let describe = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::UpdateRollbackFailed));
         let cfn = client(&[&describe]);
-        let error = plan(&cfn, NAME, &TemplateSource::Body("{}".into()), &parameters(), &quick(), &phase())
-            .await
-            .expect_err("needs a person");
+        let error =
+            plan(&cfn, NAME, &Proposal::new(&TemplateSource::Body("{}".into()), &parameters()), &quick(), &phase())
+                .await
+                .expect_err("needs a person");
         assert!(error.hint().is_some_and(|h| h.contains("continue-update-rollback")), "{error:?}");
     }
 
@@ -723,9 +810,10 @@ mod tests {
         let shell = mock!(Client::describe_stacks).then_output(|| stack(StackStatus::ReviewInProgress));
         let delete_stack = mock!(Client::delete_stack).then_output(|| DeleteStackOutput::builder().build());
         let cfn = client(&[&none, &create, &failed, &delete_set, &shell, &delete_stack]);
-        let error = plan(&cfn, NAME, &TemplateSource::Body("{}".into()), &parameters(), &quick(), &phase())
-            .await
-            .expect_err("failed change set");
+        let error =
+            plan(&cfn, NAME, &Proposal::new(&TemplateSource::Body("{}".into()), &parameters()), &quick(), &phase())
+                .await
+                .expect_err("failed change set");
         assert!(error.to_string().contains("Template error: bad"), "{error}");
         assert_eq!(delete_set.num_calls(), 1);
         assert_eq!(delete_stack.num_calls(), 1, "no REVIEW_IN_PROGRESS stack is left behind");

@@ -6,6 +6,7 @@
 //! Must not: talk to AWS. CI builds once and deploys the same bundle everywhere.
 
 pub mod build;
+pub mod check;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 use crate::canary::Settings;
 use crate::cli::DeployArgs;
 use crate::context::Context;
-use crate::deploy::{self, Options};
+use crate::deploy::{self, Options, preview};
 use crate::error::{Error, Result};
 use crate::output;
 use crate::target::Target;
@@ -21,6 +21,19 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<()> {
             &format!("Deploy to {} (account {})?", args.env, caller.account),
             "deploy",
         )?;
+    }
+    let iam = preview::iam_changes(ctx, &target).await?;
+    if target.environment.approval && iam.broadens() {
+        for grant in &iam.broadened {
+            ctx.printer.warn(format!("IAM broadens: {grant}"));
+        }
+        output::confirm_iam_broadening(args.approve_iam_broadening, &args.env)?;
+    } else if iam.broadens() {
+        ctx.printer.note(format!(
+            "IAM: {} grant(s) added (`twinctl diff {}` lists them)",
+            iam.broadened.len(),
+            args.env
+        ));
     }
     let options = Options {
         canary: canary_settings(&target, args)?,

@@ -299,6 +299,14 @@ async fn upload(ctx: &Context, target: &Target, state: &mut State) -> Result<()>
     let bucket = target.artifacts_bucket()?;
     let located = state.bundle()?;
     let code_key = artifacts::function_key(&located.bundle.function.sha256);
+    // Checked before upload: a zip Lambda cannot run fails here, not at the first cold start.
+    let architecture = crate::bundle::architecture_label(target.architecture);
+    let requirements = if target.aws.is_emulator() {
+        bundle::check::Requirements::here(architecture)
+    } else {
+        bundle::check::Requirements::lambda(architecture)
+    };
+    bundle::check::function_zip(&located.zip_path(), requirements)?;
     let zip_uploaded =
         s3::put_file_if_absent(&client, bucket, &code_key, &located.zip_path(), "application/zip").await?;
     let (template, sha) = state.template.as_ref().ok_or_else(|| Error::Internal(anyhow::anyhow!("no template")))?;
@@ -320,6 +328,8 @@ pub fn stack_parameters(ctx: &Context, target: &Target, located: &Located) -> Re
     parameters.insert("CodeKey".into(), artifacts::function_key(&located.bundle.function.sha256));
     parameters.insert("Architecture".into(), located.bundle.architecture.clone());
     parameters.insert("RetainedReleases".into(), target.environment.retain_releases.to_string());
+    // Every role the stack creates carries the boundary: the execution role may create no other.
+    parameters.insert("PermissionsBoundaryArn".into(), target.permissions_boundary()?.to_owned());
     // Always the alias's current version (empty before the first): CloudFormation must never
     // move the alias behind our back.
     parameters.insert("LiveVersion".into(), target.live_version.clone().unwrap_or_default());
@@ -342,11 +352,18 @@ async fn apply_stack(ctx: &Context, target: &mut Target, state: &mut State) -> R
     state.parameters = stack_parameters(ctx, target, state.bundle()?)?;
     let sha = state.template.as_ref().map(|(_, sha)| sha.clone()).unwrap_or_default();
     let source = template_source(target, &sha)?;
-    let plan = stack::plan(&cfn, &target.stack_name, &source, &state.parameters, &waiting, &phase).await?;
+    let proposal = stack::Proposal::new(&source, &state.parameters).as_role(Some(target.execution_role()?));
+    let plan = stack::plan(&cfn, &target.stack_name, &proposal, &waiting, &phase).await?;
     for line in stack::render(&plan).lines() {
         phase.println(line);
     }
     let settled = stack::execute(&cfn, &plan, &waiting, &phase).await?;
+    // An approval-gated environment's stack cannot be deleted by accident: deleting it takes
+    // turning protection off on purpose first.
+    if target.environment.approval && settled.enable_termination_protection() != Some(true) {
+        stack::protect(&cfn, &target.stack_name).await?;
+        phase.println(format!("termination protection turned on for {}", target.stack_name));
+    }
     target.set_stack(settled);
     state.stack_changes = plan.changes.len();
     let took = phase.finish(if plan.is_empty() {
@@ -480,7 +497,8 @@ async fn go_live(
     let waiting = Waiting::for_endpoint(target.aws.is_emulator());
     let sha = state.template.as_ref().map(|(_, sha)| sha.clone()).unwrap_or_default();
     let source = template_source(target, &sha)?;
-    let record = stack::plan(&cfn, &target.stack_name, &source, &state.parameters, &waiting, phase).await?;
+    let proposal = stack::Proposal::new(&source, &state.parameters).as_role(Some(target.execution_role()?));
+    let record = stack::plan(&cfn, &target.stack_name, &proposal, &waiting, phase).await?;
     let settled = stack::execute(&cfn, &record, &waiting, phase).await?;
     target.set_stack(settled);
     target.live_version = Some(number.clone());
@@ -495,7 +513,8 @@ const PERSONA_KEY: &str = "persona/me.txt";
 /// run code), the version's own zip run on this machine with the version's own environment.
 async fn smoke_test(ctx: &Context, target: &Target, function: &str, version: &VersionConfiguration) -> Result<()> {
     if !target.aws.is_emulator() {
-        return lambda::smoke_test(&target.aws.lambda(), function, &version.version).await;
+        let origin = target.origin_secret().await?;
+        return lambda::smoke_test(&target.aws.lambda(), function, &version.version, origin.as_ref()).await;
     }
     let work_dir = local_work_dir(ctx)?;
     let running = LocalFunction::start(

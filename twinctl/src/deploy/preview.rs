@@ -13,7 +13,8 @@ use crate::aws::stack::{self, Plan, ResourceChange, TemplateSource, Waiting};
 use crate::aws::{lambda, s3};
 use crate::bundle::Located;
 use crate::context::Context;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::iam_diff::{self, IamChanges};
 use crate::release;
 use crate::target::Target;
 
@@ -23,11 +24,26 @@ pub struct Diff {
     pub stack: String,
     pub stack_exists: bool,
     pub stack_changes: Vec<ResourceChange>,
+    /// IAM grants the template change adds and removes (statement by statement).
+    pub iam: IamChanges,
     pub function_code_changes: bool,
     pub live_code_sha256: Option<String>,
     pub new_code_sha256: String,
     pub site: Option<SitePreview>,
     pub changes: bool,
+}
+
+/// The IAM grants deploying the configured template would add and remove, against the
+/// template the stack runs now (everything is added before the first deploy).
+pub async fn iam_changes(ctx: &Context, target: &Target) -> Result<IamChanges> {
+    let template_path = ctx.config.resolve(&ctx.config.templates.stack);
+    let template = std::fs::read_to_string(&template_path).map_err(anyhow::Error::from)?;
+    let running = match &target.stack {
+        Some(_) => Some(stack::template_body(&target.aws.cloudformation(), &target.stack_name).await?),
+        None => None,
+    };
+    iam_diff::compare(running.as_deref(), &template)
+        .map_err(|e| Error::user(format!("{}: {e}", template_path.display())))
 }
 
 pub async fn diff(ctx: &Context, target: &Target, located: &Located) -> Result<(Diff, Plan)> {
@@ -49,7 +65,8 @@ pub async fn diff(ctx: &Context, target: &Target, located: &Located) -> Result<(
         let parameters = super::stack_parameters(ctx, target, located)?;
         let cfn = target.aws.cloudformation();
         let waiting = Waiting::for_endpoint(target.aws.is_emulator());
-        let plan = stack::plan(&cfn, &target.stack_name, &source, &parameters, &waiting, &phase).await?;
+        let proposal = stack::Proposal::new(&source, &parameters).as_role(Some(target.execution_role()?));
+        let plan = stack::plan(&cfn, &target.stack_name, &proposal, &waiting, &phase).await?;
         stack::discard(&cfn, &plan).await?;
         plan
     } else {
@@ -71,6 +88,7 @@ pub async fn diff(ctx: &Context, target: &Target, located: &Located) -> Result<(
         }
         _ => None,
     };
+    let iam = iam_changes(ctx, target).await?;
     phase.finish("compared");
 
     let function_code_changes = live_code.as_deref() != Some(located.bundle.function.code_sha256.as_str());
@@ -83,6 +101,7 @@ pub async fn diff(ctx: &Context, target: &Target, located: &Located) -> Result<(
         stack: target.stack_name.clone(),
         stack_exists: target.stack.is_some(),
         stack_changes: plan.changes.clone(),
+        iam,
         function_code_changes,
         live_code_sha256: live_code,
         new_code_sha256: located.bundle.function.code_sha256.clone(),
@@ -95,6 +114,18 @@ pub async fn diff(ctx: &Context, target: &Target, located: &Located) -> Result<(
 pub fn render(diff: &Diff, plan: &Plan) -> String {
     let mut text = stack::render(plan).trim_end().to_owned();
     text.push('\n');
+    if diff.iam.broadens() {
+        text.push_str(&format!("IAM: access broadens ({} grant(s)):\n", diff.iam.broadened.len()));
+        for grant in &diff.iam.broadened {
+            text.push_str(&format!("  + {grant}\n"));
+        }
+    }
+    if !diff.iam.narrowed.is_empty() {
+        text.push_str(&format!("IAM: access narrows ({} grant(s)):\n", diff.iam.narrowed.len()));
+        for grant in &diff.iam.narrowed {
+            text.push_str(&format!("  - {grant}\n"));
+        }
+    }
     text.push_str(&format!(
         "function: {}\n",
         if diff.function_code_changes {
@@ -153,6 +184,10 @@ mod tests {
             stack: "twin-staging".into(),
             stack_exists: true,
             stack_changes: changes,
+            iam: IamChanges {
+                broadened: vec!["FunctionRole: Allow s3:DeleteObject on ${MemoryBucket.Arn}/*".into()],
+                narrowed: vec!["FunctionRole: Allow s3:GetObject on ${MemoryBucket.Arn}/sessions/* (removed)".into()],
+            },
             function_code_changes: true,
             live_code_sha256: Some("old=".into()),
             new_code_sha256: "new=".into(),
@@ -168,6 +203,7 @@ mod tests {
         let empty = Plan { change_set_id: None, changes: Vec::new(), ..plan };
         let unchanged = Diff {
             stack_changes: Vec::new(),
+            iam: IamChanges::default(),
             function_code_changes: false,
             site: Some(SitePreview { unchanged: 15, ..SitePreview::default() }),
             changes: false,

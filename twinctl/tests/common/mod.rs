@@ -46,6 +46,33 @@ pub fn native_label() -> &'static str {
 
 pub struct Project {
     pub dir: tempfile::TempDir,
+    /// The project's name (its stacks are `{name}-local`, `{name}-ci-local`, `{name}-bootstrap`).
+    pub name: String,
+}
+
+/// Every AWS operation the project's twinctl runs called (`service:Operation` per line).
+const OPERATIONS_LOG: &str = "aws-operations.log";
+
+/// Each test's twinctl calls are checked against the declared IAM actions when its project
+/// ends: an operation twinctl calls but does not declare would be denied to the CI role.
+impl Drop for Project {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let log = std::fs::read_to_string(self.path().join(OPERATIONS_LOG)).unwrap_or_default();
+        let undeclared: std::collections::BTreeSet<&str> = log
+            .lines()
+            .filter(|line| {
+                let (service, operation) = line.split_once(':').unwrap_or((line, ""));
+                twinctl::aws::permissions::lookup(service, operation).is_none()
+            })
+            .collect();
+        assert!(
+            undeclared.is_empty(),
+            "twinctl called operations whose IAM actions twinctl/src/aws/permissions.rs does not declare: {undeclared:?}"
+        );
+    }
 }
 
 impl Project {
@@ -56,7 +83,7 @@ impl Project {
         std::fs::write(dir.path().join("me.txt"), "I am the test twin.\nI exist to be deployed.\n").unwrap();
         let config = format!(
             "project: {name}\n\
-             templates:\n  stack: {root}/templates/twin.yaml\n  bootstrap: {root}/templates/bootstrap.yaml\n\
+             templates:\n  stack: {root}/templates/twin.yaml\n  bootstrap: {root}/templates/bootstrap.yaml\n  access: {root}/templates/environment-access.yaml\n\
              persona: me.txt\n\
              frontend:\n  directory: site\n  output: site\n\
              environments:\n  local:\n    region: us-east-1\n    architecture: native\n    parameters:\n      LlmProvider: offline\n\
@@ -64,7 +91,7 @@ impl Project {
             root = root.display()
         );
         std::fs::write(dir.path().join("twinctl.yaml"), config).unwrap();
-        let project = Self { dir };
+        let project = Self { dir, name };
         project.write_site(site_files);
         project
     }
@@ -135,6 +162,7 @@ impl Project {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("TWINCTL_ENDPOINT_URL", emulator_url())
+            .env(twinctl::aws::requests::RECORD_ENV, self.path().join(OPERATIONS_LOG))
             .env_remove("TWINCTL_OUTPUT");
         command
     }

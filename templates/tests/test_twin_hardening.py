@@ -1,0 +1,589 @@
+"""Static gates on templates/twin.yaml: what it needs before it can run in a real AWS account.
+
+Self-contained (no conftest). Run with the template gates' virtualenv, which has cfn-lint:
+
+    .twin/tools/venv/bin/python -m pytest -q templates/tests/test_twin_hardening.py
+
+The template is read with cfn-lint's own loader (short-form tags such as !Sub and !If become their
+long forms). Each gate is a function returning the problems it finds; every test runs it on the real
+template (expecting none) and on a copy broken in the way the gate exists to catch (expecting that
+problem), so a gate that cannot fail fails its own test.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TWIN = ROOT / "templates" / "twin.yaml"
+RUNTIME_CONFIG = ROOT / "runtime" / "src" / "config.rs"
+
+Template = dict[str, Any]
+
+
+def load(path: Path) -> Template:
+    """The template as plain dicts, lists and scalars (cfn-lint's nodes, JSON round-tripped)."""
+    return json.loads(json.dumps(cfn_yaml.load(str(path))))
+
+
+@pytest.fixture(scope="module")
+def twin() -> Template:
+    return load(TWIN)
+
+
+def resources_of(template: Template, resource_type: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r.get("Type") == resource_type}
+
+
+def props(template: Template, logical_id: str) -> dict[str, Any]:
+    return template["Resources"][logical_id]["Properties"]
+
+
+def walk(node: Any) -> Any:
+    """Every dict inside a template fragment, depth first."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)
+
+
+def expect(check: Callable[[Template], list[str]], template: Template, fragment: str) -> None:
+    """The broken template makes `check` report a problem mentioning `fragment`."""
+    problems = check(template)
+    assert any(fragment in p for p in problems), f"expected a problem with {fragment!r}, got {problems}"
+
+
+# --- 1. Account-global names carry the region --------------------------------------------------
+
+# The longest values the names are built from: ProjectName's pattern allows 21 characters,
+# environment names up to 16 (environment-access.yaml), region names up to 14 (ap-southeast-4).
+LONGEST = {"ProjectName": "p" * 21, "EnvironmentName": "e" * 16, "AWS::Region": "ap-southeast-4"}
+PREFIX = "${ProjectName}-${EnvironmentName}-"
+
+# (resource, path to the name, limit, allowed characters). Sources: CloudFront API reference,
+# OriginAccessControlConfig (up to 64 characters); ResponseHeadersPolicyConfig (unique per account,
+# no documented limit: held to the OAC's 64); CloudWatch PutDashboard (255, A-Z a-z 0-9 - _; "All
+# dashboards in your account are global"); AWS::WAFv2::WebACL Name (^[0-9A-Za-z_-]{1,128}$).
+GLOBAL_NAMES = [
+    ("SiteOriginAccessControl", ("OriginAccessControlConfig", "Name"), 64, r"[0-9A-Za-z_-]+"),
+    ("SecurityHeaders", ("ResponseHeadersPolicyConfig", "Name"), 64, r"[0-9A-Za-z_-]+"),
+    ("Dashboard", ("DashboardName",), 255, r"[0-9A-Za-z_-]+"),
+    ("WebAcl", ("Name",), 128, r"[0-9A-Za-z_-]+"),
+]
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], text)
+
+
+def global_name_problems(template: Template) -> list[str]:
+    problems = []
+    project_pattern = template["Parameters"]["ProjectName"]["AllowedPattern"]
+    if project_pattern != "^[a-z][a-z0-9-]{1,20}$":
+        problems.append(f"ProjectName's pattern changed ({project_pattern}); recheck the name lengths")
+    environments = template["Parameters"]["EnvironmentName"].get("AllowedValues", [])
+    if any(len(e) > 16 for e in environments):
+        problems.append("an EnvironmentName is longer than 16 characters")
+    for logical_id, path, limit, charset in GLOBAL_NAMES:
+        node: Any = props(template, logical_id)
+        for key in path:
+            node = node[key]
+        text = node.get("Fn::Sub") if isinstance(node, dict) else None
+        if not isinstance(text, str):
+            problems.append(f"{logical_id}: the name is not a !Sub string: {node!r}")
+            continue
+        if not text.startswith(PREFIX):
+            problems.append(f"{logical_id}: {text!r} does not start with {PREFIX}")
+        if "${AWS::Region}" not in text:
+            problems.append(f"{logical_id}: {text!r} does not carry ${{AWS::Region}}")
+        longest = substitute(text, LONGEST)
+        if len(longest) > limit:
+            problems.append(f"{logical_id}: up to {len(longest)} characters, the limit is {limit}")
+        if not re.fullmatch(charset, longest):
+            problems.append(f"{logical_id}: {longest!r} has characters outside {charset}")
+    return problems
+
+
+def test_account_global_names_carry_the_region_within_their_limits(twin: Template) -> None:
+    # Catches: a name that two regions (or two stacks) of one account would both claim, one outside
+    # the execution role's {project}-{env}- grants, or one too long for the longest allowed inputs.
+    assert global_name_problems(twin) == []
+
+    broken = copy.deepcopy(twin)
+    props(broken, "Dashboard")["DashboardName"] = {"Fn::Sub": "${ProjectName}-${EnvironmentName}"}
+    expect(global_name_problems, broken, "Dashboard: '${ProjectName}-${EnvironmentName}' does not carry")
+    broken = copy.deepcopy(twin)
+    props(broken, "SiteOriginAccessControl")["OriginAccessControlConfig"]["Name"] = {
+        "Fn::Sub": "${ProjectName}-${EnvironmentName}-frontend-site-access-${AWS::Region}"
+    }
+    expect(global_name_problems, broken, "SiteOriginAccessControl: up to 74 characters, the limit is 64")
+    broken = copy.deepcopy(twin)
+    props(broken, "WebAcl")["Name"] = {"Fn::Sub": "${AWS::Region}-${ProjectName}-${EnvironmentName}"}
+    expect(global_name_problems, broken, "does not start with")
+
+
+# --- 2. No /api/* answer can be rewritten to HTML -----------------------------------------------
+
+CUSTOM_RESPONSE_CONTENT_TYPE = "APPLICATION_JSON"
+# The label namespace each managed rule group's rules label with ("Baseline rule groups").
+MANAGED_NAMESPACES = {
+    ("AWS", "AWSManagedRulesCommonRuleSet"): "awswaf:managed:aws:core-rule-set:",
+    ("AWS", "AWSManagedRulesKnownBadInputsRuleSet"): "awswaf:managed:aws:known-bad-inputs:",
+}
+
+
+def rewritten_statuses(template: Template) -> set[int]:
+    config = props(template, "Distribution")["DistributionConfig"]
+    return {int(r["ErrorCode"]) for r in config.get("CustomErrorResponses", [])}
+
+
+def actions_of(acl: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, action) for the default action, every rule's action and every rule action override."""
+    found = [("DefaultAction", acl["DefaultAction"])]
+    for rule in acl.get("Rules", []):
+        if "Action" in rule:
+            found.append((f"rule {rule['Name']}", rule["Action"]))
+        for node in walk(rule.get("Statement", {})):
+            for override in node.get("RuleActionOverrides", []):
+                found.append((f"rule {rule['Name']} override {override['Name']}", override["ActionToUse"]))
+    return found
+
+
+def block_statuses(acl: dict[str, Any]) -> dict[str, int]:
+    return {
+        where: action["Block"]["CustomResponse"]["ResponseCode"]
+        for where, action in actions_of(acl)
+        if "CustomResponse" in (action.get("Block") or {})
+    }
+
+
+def label_keys(statement: Any) -> set[tuple[str, str]]:
+    return {(n["LabelMatchStatement"]["Scope"], n["LabelMatchStatement"]["Key"])
+            for n in walk(statement) if "LabelMatchStatement" in n}
+
+
+def waf_response_problems(template: Template) -> list[str]:
+    problems = []
+    acl = props(template, "WebAcl")
+    rewritten = rewritten_statuses(template)
+    bodies = acl.get("CustomResponseBodies", {})
+    for where, action in actions_of(acl):
+        kinds = set(action) - {"Allow", "Count", "Block"}
+        if kinds:
+            problems.append(f"{where}: {sorted(kinds)} answers with an interstitial, not JSON")
+        if "Block" not in action:
+            continue
+        response = (action["Block"] or {}).get("CustomResponse")
+        if not response:
+            problems.append(f"{where}: Block without CustomResponse answers WAF's default 403")
+            continue
+        status = response["ResponseCode"]
+        if status in rewritten:
+            problems.append(f"{where}: answers {status}, which CustomErrorResponses rewrite to HTML")
+        body = bodies.get(response.get("CustomResponseBodyKey", ""))
+        if body is None:
+            problems.append(f"{where}: no CustomResponseBodies entry {response.get('CustomResponseBodyKey')!r}")
+        elif body["ContentType"] != CUSTOM_RESPONSE_CONTENT_TYPE:
+            problems.append(f"{where}: body is {body['ContentType']}, not {CUSTOM_RESPONSE_CONTENT_TYPE}")
+        else:
+            try:
+                json.loads(body["Content"])
+            except ValueError:
+                problems.append(f"{where}: body is not valid JSON")
+    rules = sorted(acl.get("Rules", []), key=lambda r: r["Priority"])
+    for index, rule in enumerate(rules):
+        statement = rule["Statement"]
+        if "RateBasedStatement" in statement and block_statuses({"DefaultAction": {}, "Rules": [rule]}).get(
+            f"rule {rule['Name']}"
+        ) != 429:
+            problems.append(f"rule {rule['Name']}: the rate limit must answer 429")
+        group = statement.get("ManagedRuleGroupStatement")
+        if group is None:
+            continue
+        if rule.get("OverrideAction") != {"Count": {}}:
+            problems.append(f"rule {rule['Name']}: a managed group not in Count blocks with WAF's default 403")
+        namespace = MANAGED_NAMESPACES.get((group["VendorName"], group["Name"]))
+        if namespace is None:
+            problems.append(f"rule {rule['Name']}: no label namespace known for {group['Name']}")
+            continue
+        followers = [r for r in rules[index + 1:] if "Block" in r.get("Action", {})
+                     and ("NAMESPACE", namespace) in label_keys(r["Statement"])]
+        if not followers:
+            problems.append(f"rule {rule['Name']}: nothing after it blocks by its labels ({namespace})")
+    return problems
+
+
+def test_waf_blocks_answer_json_with_statuses_the_distribution_never_rewrites(twin: Template) -> None:
+    # Catches: a Block without CustomResponse (WAF's default 403, which CustomErrorResponses turn
+    # into /404.html on /api/* too), a status that CustomErrorResponses rewrite, a body that is not
+    # JSON, and a managed rule group left blocking by itself.
+    assert waf_response_problems(twin) == []
+    statuses = set(block_statuses(props(twin, "WebAcl")).values())
+    assert statuses, "the web ACL blocks nothing"
+    assert statuses.isdisjoint(rewritten_statuses(twin)), (statuses, rewritten_statuses(twin))
+    assert 429 in statuses and 413 in statuses and 403 not in statuses
+
+    broken = copy.deepcopy(twin)
+    rate = next(r for r in props(broken, "WebAcl")["Rules"] if r["Name"] == "RateLimitPerIp")
+    rate["Action"] = {"Block": {}}
+    expect(waf_response_problems, broken, "rule RateLimitPerIp: Block without CustomResponse")
+    broken = copy.deepcopy(twin)
+    rate = next(r for r in props(broken, "WebAcl")["Rules"] if r["Name"] == "RateLimitPerIp")
+    rate["Action"]["Block"]["CustomResponse"]["ResponseCode"] = 403
+    expect(waf_response_problems, broken, "answers 403, which CustomErrorResponses rewrite")
+    broken = copy.deepcopy(twin)
+    group = next(r for r in props(broken, "WebAcl")["Rules"] if r["Name"] == "AWSManagedRulesKnownBadInputsRuleSet")
+    group["OverrideAction"] = {"None": {}}
+    expect(waf_response_problems, broken, "a managed group not in Count blocks with WAF's default 403")
+    broken = copy.deepcopy(twin)
+    props(broken, "WebAcl")["Rules"] = [
+        r for r in props(broken, "WebAcl")["Rules"] if r["Name"] != "BlockKnownBadInputsMatches"
+    ]
+    expect(waf_response_problems, broken, "nothing after it blocks by its labels")
+    broken = copy.deepcopy(twin)
+    props(broken, "WebAcl")["CustomResponseBodies"]["request-blocked"]["ContentType"] = "TEXT_HTML"
+    expect(waf_response_problems, broken, "body is TEXT_HTML")
+
+
+# --- 3. The common rule set's 8 KB body rule counts; our own rule answers 413 above 64 KiB -------
+
+# Core rule set labels, as documented in "Baseline rule groups" (AWS WAF Developer Guide), casing
+# included: a mistyped label matches nothing.
+CRS = "awswaf:managed:aws:core-rule-set:"
+CRS_SIZE_BODY_LABEL = CRS + "SizeRestrictions_Body"
+CRS_OTHER_LABELS = [CRS + name for name in (
+    "NoUserAgent_Header", "BadBots_Header", "SizeRestrictions_QueryString", "SizeRestrictions_Cookie_Header",
+    "SizeRestrictions_URIPath", "EC2MetaDataSSRF_Body", "EC2MetaDataSSRF_Cookie", "EC2MetaDataSSRF_URIPath",
+    "EC2MetaDataSSRF_QueryArguments", "GenericLFI_QueryArguments", "GenericLFI_URIPath", "GenericLFI_Body",
+    "RestrictedExtensions_URIPath", "RestrictedExtensions_QueryArguments", "GenericRFI_QueryArguments",
+    "GenericRFI_Body", "GenericRFI_URIPath", "CrossSiteScripting_Cookie", "CrossSiteScripting_QueryArguments",
+    "CrossSiteScripting_Body", "CrossSiteScripting_URIPath",
+)]
+INSPECTION_LIMITS = {"KB_16": 16 * 1024, "KB_32": 32 * 1024, "KB_48": 48 * 1024, "KB_64": 64 * 1024}
+
+
+def runtime_body_limit() -> int:
+    """MAX_BODY_BYTES's default in runtime/src/config.rs (the twin's function does not set it)."""
+    found = re.search(r'"MAX_BODY_BYTES",\s*([0-9_]+)(?:\s*\*\s*([0-9_]+))?', RUNTIME_CONFIG.read_text())
+    assert found, "MAX_BODY_BYTES's default not found in runtime/src/config.rs"
+    value = int(found.group(1).replace("_", ""))
+    return value * int(found.group(2).replace("_", "")) if found.group(2) else value
+
+
+def label_match(statement: dict[str, Any], labels: set[str]) -> bool:
+    """Whether a statement built of label matches (And/Or/Not) matches a request with these labels."""
+    if "LabelMatchStatement" in statement:
+        match = statement["LabelMatchStatement"]
+        if match["Scope"] == "LABEL":
+            return match["Key"] in labels
+        return any(label.startswith(match["Key"]) for label in labels)
+    if "AndStatement" in statement:
+        return all(label_match(s, labels) for s in statement["AndStatement"]["Statements"])
+    if "OrStatement" in statement:
+        return any(label_match(s, labels) for s in statement["OrStatement"]["Statements"])
+    if "NotStatement" in statement:
+        return not label_match(statement["NotStatement"]["Statement"], labels)
+    raise AssertionError(f"not a label statement: {statement}")
+
+
+def blocked_by_labels(acl: dict[str, Any], labels: set[str]) -> bool:
+    return any("Block" in r.get("Action", {}) and label_keys(r["Statement"]) and label_match(r["Statement"], labels)
+               for r in acl["Rules"])
+
+
+def body_limit_problems(template: Template) -> list[str]:
+    problems = []
+    acl = props(template, "WebAcl")
+    api_limit = runtime_body_limit()
+    env = props(template, "Function").get("Environment", {}).get("Variables", {})
+    if "MAX_BODY_BYTES" in env:
+        problems.append("the function sets MAX_BODY_BYTES; the WAF size rule follows the runtime's default")
+    limit_name = (acl.get("AssociationConfig", {}).get("RequestBody", {}).get("CLOUDFRONT", {})
+                  .get("DefaultSizeInspectionLimit", "KB_16"))
+    inspected = INSPECTION_LIMITS[limit_name]
+    size_rules = [r for r in acl["Rules"]
+                  if "Body" in r["Statement"].get("SizeConstraintStatement", {}).get("FieldToMatch", {})]
+    if len(size_rules) != 1:
+        problems.append(f"{len(size_rules)} body size rules; want exactly one")
+    for rule in size_rules:
+        size = rule["Statement"]["SizeConstraintStatement"]
+        oversize = size["FieldToMatch"]["Body"].get("OversizeHandling", "CONTINUE")
+        if size["ComparisonOperator"] != "GT":
+            problems.append(f"rule {rule['Name']}: compares with {size['ComparisonOperator']}, not GT")
+        if oversize != "MATCH":
+            problems.append(f"rule {rule['Name']}: OversizeHandling {oversize} lets bodies past the inspection limit through")
+        # Matches a body of b bytes iff b > min(inspected, Size) (oversize bodies match): that threshold
+        # must be the API's own limit, or WAF refuses bodies the API accepts (or waves through larger ones).
+        threshold = min(inspected, int(size["Size"]))
+        if threshold != api_limit:
+            problems.append(f"rule {rule['Name']}: blocks bodies over {threshold} bytes (inspection "
+                            f"{limit_name}), the API accepts {api_limit}")
+        status = (rule.get("Action", {}).get("Block") or {}).get("CustomResponse", {}).get("ResponseCode")
+        if status != 413:
+            problems.append(f"rule {rule['Name']}: answers {status}, not 413")
+    crs_rules = [r for r in acl["Rules"]
+                 if r["Statement"].get("ManagedRuleGroupStatement", {}).get("Name") == "AWSManagedRulesCommonRuleSet"]
+    if len(crs_rules) != 1:
+        problems.append("the core rule set is not in the web ACL exactly once")
+    for rule in crs_rules:
+        overrides = rule["Statement"]["ManagedRuleGroupStatement"].get("RuleActionOverrides", [])
+        # AWS WAF silently ignores an override naming no rule of a managed group: the exact name matters.
+        if {"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}} not in overrides:
+            problems.append("SizeRestrictions_BODY is not overridden to Count")
+    # What the label rules make of the core rule set's labels.
+    if blocked_by_labels(acl, {CRS_SIZE_BODY_LABEL}):
+        problems.append("a body over 8 KB (SizeRestrictions_Body alone) is blocked")
+    for label in CRS_OTHER_LABELS:
+        if not blocked_by_labels(acl, {label}):
+            problems.append(f"{label} is not blocked")
+        if not blocked_by_labels(acl, {label, CRS_SIZE_BODY_LABEL}):
+            problems.append(f"{label} is not blocked once the body passes 8 KB")
+    if not blocked_by_labels(acl, {CRS + "SomeFutureRule_Body"}):
+        problems.append("a core rule set label not documented today is not blocked")
+    if not blocked_by_labels(acl, {"awswaf:managed:aws:known-bad-inputs:Log4JRCE_Body"}):
+        problems.append("a known bad input is not blocked")
+    if blocked_by_labels(acl, set()):
+        problems.append("a request without labels is blocked")
+    return problems
+
+
+def test_body_size_is_limited_at_64_kib_by_our_own_rule(twin: Template) -> None:
+    # Catches: the core rule set's SizeRestrictions_BODY blocking (8 KB) what the API accepts (64 KiB),
+    # an inspection limit too small for the size rule to see 64 KiB (16 KB default: with MATCH every
+    # body over 16 KB would answer 413), a size rule that lets oversize bodies through, and label
+    # rules that either still block the size label or can be bypassed by padding a body past 8 KB.
+    assert body_limit_problems(twin) == []
+
+    broken = copy.deepcopy(twin)
+    del props(broken, "WebAcl")["AssociationConfig"]
+    expect(body_limit_problems, broken, "blocks bodies over 16384 bytes (inspection KB_16)")
+    broken = copy.deepcopy(twin)
+    size_rule = next(r for r in props(broken, "WebAcl")["Rules"] if r["Name"] == "BodyOver64KiB")
+    size_rule["Statement"]["SizeConstraintStatement"]["FieldToMatch"]["Body"]["OversizeHandling"] = "CONTINUE"
+    expect(body_limit_problems, broken, "OversizeHandling CONTINUE")
+    broken = copy.deepcopy(twin)
+    crs = next(r for r in props(broken, "WebAcl")["Rules"] if r["Name"] == "AWSManagedRulesCommonRuleSet")
+    crs["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"][0]["Name"] = "SizeRestrictions_Body"
+    expect(body_limit_problems, broken, "SizeRestrictions_BODY is not overridden to Count")
+    broken = copy.deepcopy(twin)
+    block = next(r for r in props(broken, "WebAcl")["Rules"] if r["Name"] == "BlockCommonRuleSetMatches")
+    block["Statement"] = {"LabelMatchStatement": {"Scope": "NAMESPACE", "Key": CRS}}
+    expect(body_limit_problems, broken, "a body over 8 KB (SizeRestrictions_Body alone) is blocked")
+    broken = copy.deepcopy(twin)
+    block = next(r for r in props(broken, "WebAcl")["Rules"] if r["Name"] == "BlockCommonRuleSetMatches")
+    block["Statement"] = block["Statement"]["OrStatement"]["Statements"][0]  # the namespace branch alone
+    expect(body_limit_problems, broken, "CrossSiteScripting_Body is not blocked once the body passes 8 KB")
+
+
+# --- 4. Data and evidence outlive the stack, but not a failed create -----------------------------
+
+RETAINED = ["MemoryBucket", "Key", "LlmSecret", "FunctionLogGroup", "ApiLogGroup"]
+# AWS CloudFormation, "DeletionPolicy attribute": RetainExceptOnCreate behaves like Retain except for the
+# stack operation that created the resource, whose rollback deletes it (so a failed first deploy leaves no
+# named secret or log group for twinctl's retry to collide with). "UpdateReplacePolicy attribute" offers
+# only Delete, Retain and Snapshot: a replaced resource is kept with Retain.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-updatereplacepolicy.html
+POLICIES = {"DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Retain"}
+
+
+def retention_problems(template: Template) -> list[str]:
+    problems = []
+    for logical_id in RETAINED:
+        resource = template["Resources"][logical_id]
+        for policy, want in POLICIES.items():
+            if resource.get(policy) != want:
+                problems.append(f"{logical_id}: {policy} is {resource.get(policy)!r}, not {want}")
+    return problems
+
+
+def test_memory_key_secret_and_logs_are_retained_except_on_a_failed_create(twin: Template) -> None:
+    # Catches: deleting the stack (or an update replacing the resource) deleting conversations, the API
+    # key, the logs, or scheduling the deletion of the key they are encrypted with; and a plain Retain,
+    # which keeps the named secret and log groups after a failed create, so the retry fails "already exists".
+    assert retention_problems(twin) == []
+    for logical_id, policy, value in (
+        ("Key", "DeletionPolicy", None),
+        ("LlmSecret", "DeletionPolicy", "Retain"),
+        ("FunctionLogGroup", "DeletionPolicy", "Delete"),
+        ("ApiLogGroup", "UpdateReplacePolicy", None),
+        ("MemoryBucket", "UpdateReplacePolicy", "Delete"),
+    ):
+        broken = copy.deepcopy(twin)
+        if value is None:
+            del broken["Resources"][logical_id][policy]
+        else:
+            broken["Resources"][logical_id][policy] = value
+        expect(retention_problems, broken, f"{logical_id}: {policy} is {value!r}, not {POLICIES[policy]}")
+
+
+# --- 5. The API is HTTPS only, never redirected ----------------------------------------------
+
+
+def api_protocol_problems(template: Template) -> list[str]:
+    behaviours = props(template, "Distribution")["DistributionConfig"].get("CacheBehaviors", [])
+    api = [b for b in behaviours if b["PathPattern"] == "/api/*"]
+    if len(api) != 1:
+        return [f"{len(api)} /api/* cache behaviours"]
+    policy = api[0]["ViewerProtocolPolicy"]
+    return [] if policy == "https-only" else [f"/api/*: ViewerProtocolPolicy {policy} (a redirected POST becomes a GET)"]
+
+
+def test_api_behaviour_is_https_only(twin: Template) -> None:
+    # Catches: redirect-to-https on /api/* (clients follow a 301 for a POST with a GET, losing the body).
+    assert api_protocol_problems(twin) == []
+    broken = copy.deepcopy(twin)
+    props(broken, "Distribution")["DistributionConfig"]["CacheBehaviors"][0]["ViewerProtocolPolicy"] = "redirect-to-https"
+    expect(api_protocol_problems, broken, "ViewerProtocolPolicy redirect-to-https")
+
+
+# --- 6. HSTS preload only on request -----------------------------------------------------------
+
+
+def evaluate(node: Any, template: Template, parameters: dict[str, str]) -> Any:
+    """Fn::If / Fn::Equals / Fn::Not / Condition / Ref over parameters: enough for this template's conditions."""
+    if isinstance(node, dict) and len(node) == 1:
+        (key, value), = node.items()
+        if key == "Ref" and value in parameters:
+            return parameters[value]
+        if key == "Fn::Equals":
+            return evaluate(value[0], template, parameters) == evaluate(value[1], template, parameters)
+        if key == "Fn::Not":
+            return not evaluate(value[0], template, parameters)
+        if key == "Condition":
+            return evaluate(template["Conditions"][value], template, parameters)
+        if key == "Fn::If":
+            chosen = evaluate({"Condition": value[0]}, template, parameters)
+            return evaluate(value[1] if chosen else value[2], template, parameters)
+    return node
+
+
+def hsts_problems(template: Template) -> list[str]:
+    problems = []
+    parameter = template["Parameters"].get("HstsPreload")
+    if parameter is None:
+        return ["no HstsPreload parameter"]
+    if sorted(parameter.get("AllowedValues", [])) != ["false", "true"] or parameter.get("Default") != "false":
+        problems.append(f"HstsPreload must be \"true\"/\"false\", default \"false\": {parameter}")
+    hsts = props(template, "SecurityHeaders")["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"][
+        "StrictTransportSecurity"
+    ]
+    for value, want in (("false", False), ("true", True)):
+        resolved = {k: evaluate(v, template, {"HstsPreload": value}) for k, v in hsts.items()}
+        for directive in ("Preload", "IncludeSubdomains"):
+            if resolved.get(directive, False) is not want:
+                problems.append(f"HstsPreload={value}: {directive} is {resolved.get(directive)!r}")
+        if resolved["AccessControlMaxAgeSec"] != 31536000:
+            problems.append(f"HstsPreload={value}: max-age is {resolved['AccessControlMaxAgeSec']}")
+    return problems
+
+
+def test_hsts_preload_and_subdomains_only_when_asked(twin: Template) -> None:
+    # Catches: preload/includeSubDomains sent by default (a domain that cannot easily leave the browsers'
+    # preload list, subdomains included), or ignored when asked for, or a changed max-age.
+    assert hsts_problems(twin) == []
+    broken = copy.deepcopy(twin)
+    props(broken, "SecurityHeaders")["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"][
+        "StrictTransportSecurity"]["Preload"] = True
+    expect(hsts_problems, broken, "HstsPreload=false: Preload is True")
+
+
+# --- 7. Every Lambda permission names the source account ----------------------------------------
+
+
+def permission_problems(template: Template) -> list[str]:
+    permissions = resources_of(template, "AWS::Lambda::Permission")
+    if not permissions:
+        return ["no AWS::Lambda::Permission to check"]
+    return [f"{name}: SourceAccount is {p['Properties'].get('SourceAccount')!r}"
+            for name, p in permissions.items()
+            if p["Properties"].get("SourceAccount") != {"Ref": "AWS::AccountId"}]
+
+
+def test_every_lambda_permission_names_the_source_account(twin: Template) -> None:
+    # Catches: a service principal allowed to invoke the function on behalf of a resource in another
+    # account (the confused deputy), in any permission added later too.
+    assert permission_problems(twin) == []
+    broken = copy.deepcopy(twin)
+    broken["Resources"]["AnotherPermission"] = copy.deepcopy(broken["Resources"]["ApiInvokesLiveAlias"])
+    del broken["Resources"]["AnotherPermission"]["Properties"]["SourceAccount"]
+    expect(permission_problems, broken, "AnotherPermission: SourceAccount is None")
+
+
+# --- 8. Grants only through AWS services ------------------------------------------------------
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def grant_problems(template: Template) -> list[str]:
+    problems = []
+    for name, key in resources_of(template, "AWS::KMS::Key").items():
+        for statement in as_list(key["Properties"]["KeyPolicy"]["Statement"]):
+            if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                continue
+            actions = [a for a in as_list(statement.get("Action", [])) if isinstance(a, str)]
+            if not any(fnmatch.fnmatchcase("kms:CreateGrant", pattern) for pattern in actions):
+                continue
+            flag = statement.get("Condition", {}).get("Bool", {}).get("kms:GrantIsForAWSResource")
+            if flag not in ("true", True):
+                problems.append(f"{name}: {statement.get('Sid', '?')} allows kms:CreateGrant without "
+                                "kms:GrantIsForAWSResource true")
+    return problems
+
+
+def test_key_grants_only_for_aws_services(twin: Template) -> None:
+    # Catches: a principal that can hand out grants on the key directly (a grant outlives policy reviews).
+    assert grant_problems(twin) == []
+    broken = copy.deepcopy(twin)
+    admin = props(broken, "Key")["KeyPolicy"]["Statement"][0]
+    admin["Action"].append("kms:CreateGrant")
+    expect(grant_problems, broken, "AccountAdministersTheKey allows kms:CreateGrant")
+
+
+# --- 9. Every role carries the environment's permissions boundary -----------------------------
+
+BOUNDARY = {"Fn::If": ["HasPermissionsBoundary", {"Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]}
+
+
+def boundary_problems(template: Template) -> list[str]:
+    problems = []
+    parameter = template["Parameters"].get("PermissionsBoundaryArn", {})
+    if parameter.get("Type") != "String" or parameter.get("Default") != "":
+        problems.append(f"PermissionsBoundaryArn must be a String defaulting to \"\": {parameter}")
+    if template.get("Conditions", {}).get("HasPermissionsBoundary") != {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "PermissionsBoundaryArn"}, ""]}]
+    }:
+        problems.append("HasPermissionsBoundary is not `PermissionsBoundaryArn is not empty`")
+    roles = resources_of(template, "AWS::IAM::Role")
+    if not roles:
+        problems.append("no AWS::IAM::Role to check")
+    for name, role in roles.items():
+        if role["Properties"].get("PermissionsBoundary") != BOUNDARY:
+            problems.append(f"{name}: PermissionsBoundary is {role['Properties'].get('PermissionsBoundary')!r}")
+    return problems
+
+
+def test_every_role_carries_the_permissions_boundary(twin: Template) -> None:
+    # Catches: a role the execution role cannot create (it may create roles only with the environment's
+    # boundary), and a boundary parameter that could not be left empty (the local emulator, old stacks).
+    assert boundary_problems(twin) == []
+    broken = copy.deepcopy(twin)
+    broken["Resources"]["SecondRole"] = copy.deepcopy(broken["Resources"]["FunctionRole"])
+    del broken["Resources"]["SecondRole"]["Properties"]["PermissionsBoundary"]
+    expect(boundary_problems, broken, "SecondRole: PermissionsBoundary is None")
+    broken = copy.deepcopy(twin)
+    broken["Parameters"]["PermissionsBoundaryArn"]["Default"] = "arn:aws:iam::123456789012:policy/b"
+    expect(boundary_problems, broken, "PermissionsBoundaryArn must be a String defaulting to")

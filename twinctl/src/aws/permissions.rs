@@ -1,0 +1,102 @@
+//! The IAM actions twinctl needs, declared once, per operation it calls.
+//!
+//! [`CI`] is what the CI commands (deploy, diff, status, releases, rollback) call: the deploy
+//! role in `templates/environment-access.yaml` grants exactly the actions listed here (a test
+//! compares them), and every operation the emulator tests record must appear here or in
+//! [`ADMIN_ONLY`]. [`ADMIN_ONLY`] is what twinctl calls that the CI roles deliberately lack.
+//!
+//! Actions follow the Service Authorization Reference ("Actions, resources, and condition keys
+//! for <service>"): e.g. HEAD Object is `s3:GetObject` (`s3:GetObjectVersion` with a versionId),
+//! ListObjectsV2 is `s3:ListBucket`, ListObjectVersions is `s3:ListBucketVersions`, CopyObject
+//! reads its source and writes its destination, Lambda's Invoke is `lambda:InvokeFunction`,
+//! and a change set with a RoleARN also needs `iam:PassRole` on that role.
+//! Must not: call AWS.
+
+use std::collections::BTreeSet;
+
+/// One operation (service as [`super::Aws`] names its clients, Smithy operation name) and the
+/// IAM actions it needs.
+#[derive(Debug)]
+pub struct Needed {
+    pub service: &'static str,
+    pub operation: &'static str,
+    pub actions: &'static [&'static str],
+}
+
+const fn op(service: &'static str, operation: &'static str, actions: &'static [&'static str]) -> Needed {
+    Needed { service, operation, actions }
+}
+
+/// What CI runs twinctl for needs.
+pub const CI: &[Needed] = &[
+    // Identity: GetCallerIdentity needs no permission (the STS API reference says so).
+    op("sts", "GetCallerIdentity", &[]),
+    op("cloudformation", "DescribeStacks", &["cloudformation:DescribeStacks"]),
+    op("cloudformation", "DescribeStackEvents", &["cloudformation:DescribeStackEvents"]),
+    op("cloudformation", "ListStackResources", &["cloudformation:ListStackResources"]),
+    op("cloudformation", "GetTemplate", &["cloudformation:GetTemplate"]),
+    op("cloudformation", "CreateChangeSet", &["cloudformation:CreateChangeSet", "iam:PassRole"]),
+    op("cloudformation", "DescribeChangeSet", &["cloudformation:DescribeChangeSet"]),
+    op("cloudformation", "ExecuteChangeSet", &["cloudformation:ExecuteChangeSet"]),
+    op("cloudformation", "DeleteChangeSet", &["cloudformation:DeleteChangeSet"]),
+    // Approval-gated environments' stacks get termination protection on their first deploy.
+    op("cloudformation", "UpdateTerminationProtection", &["cloudformation:UpdateTerminationProtection"]),
+    op("s3", "GetObject", &["s3:GetObject", "s3:GetObjectVersion"]),
+    op("s3", "HeadObject", &["s3:GetObject", "s3:GetObjectVersion"]),
+    op("s3", "PutObject", &["s3:PutObject"]),
+    op("s3", "CopyObject", &["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]),
+    op("s3", "DeleteObject", &["s3:DeleteObject"]),
+    op("s3", "ListObjectsV2", &["s3:ListBucket"]),
+    op("s3", "ListObjectVersions", &["s3:ListBucketVersions"]),
+    op("lambda", "GetFunction", &["lambda:GetFunction"]),
+    op("lambda", "GetFunctionConfiguration", &["lambda:GetFunctionConfiguration"]),
+    op("lambda", "GetAlias", &["lambda:GetAlias"]),
+    op("lambda", "UpdateAlias", &["lambda:UpdateAlias"]),
+    op("lambda", "PublishVersion", &["lambda:PublishVersion"]),
+    op("lambda", "ListVersionsByFunction", &["lambda:ListVersionsByFunction"]),
+    op("lambda", "Invoke", &["lambda:InvokeFunction"]),
+    // Retention: only qualified ARNs (old versions), never the function.
+    op("lambda", "DeleteFunction", &["lambda:DeleteFunction"]),
+    op("cloudwatch", "DescribeAlarms", &["cloudwatch:DescribeAlarms"]),
+    op("cloudwatch", "GetMetricData", &["cloudwatch:GetMetricData"]),
+    op("cloudfront", "CreateInvalidation", &["cloudfront:CreateInvalidation"]),
+    // The smoke test and canary probes carry CloudFront's origin header; the secret is
+    // encrypted with the stack's key, so reading it also decrypts (through Secrets Manager only).
+    op("secretsmanager", "GetSecretValue", &["secretsmanager:GetSecretValue", "kms:Decrypt"]),
+    op("cloudfront", "GetInvalidation", &["cloudfront:GetInvalidation"]),
+];
+
+/// What twinctl calls that no CI role may: deleting a stack (a failed first create is removed
+/// before the next try — in CI that stops with an error naming the stack instead).
+pub const ADMIN_ONLY: &[Needed] = &[op("cloudformation", "DeleteStack", &["cloudformation:DeleteStack"])];
+
+/// The declared entry of an operation, if any.
+pub fn lookup(service: &str, operation: &str) -> Option<&'static Needed> {
+    CI.iter().chain(ADMIN_ONLY).find(|n| n.service == service && n.operation == operation)
+}
+
+/// Every IAM action the CI commands need.
+pub fn ci_actions() -> BTreeSet<&'static str> {
+    CI.iter().flat_map(|n| n.actions.iter().copied()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_declared_once_and_actions_are_service_prefixed() {
+        let mut seen = BTreeSet::new();
+        for needed in CI.iter().chain(ADMIN_ONLY) {
+            assert!(seen.insert((needed.service, needed.operation)), "{needed:?} declared twice");
+            for action in needed.actions {
+                let (service, name) = action.split_once(':').expect("service:Action");
+                assert!(!service.is_empty() && name.chars().next().is_some_and(char::is_uppercase), "{action}");
+                assert!(!action.contains('*'), "{action}: no wildcards");
+            }
+        }
+        assert!(lookup("s3", "ListObjectsV2").is_some());
+        assert!(lookup("s3", "DeleteBucket").is_none());
+        assert!(!ci_actions().contains("cloudformation:DeleteStack"), "CI never deletes a stack");
+    }
+}
