@@ -9,12 +9,6 @@ Run: cd emulator && ../.twin/emulator/venv/bin/python -m pytest -q tests/test_st
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from emulator_process import clients, running_emulator
 
 EMULATOR_DIR = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
@@ -36,58 +31,15 @@ TEMPLATE = json.dumps({
 # --- the emulator --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, PYTHONPATH=str(EMULATOR_DIR))
-    log = open(tmp_path_factory.mktemp("emulator") / "emulator.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "-m", "twin_emulator", "--port", str(port)],
-        cwd=EMULATOR_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                # The same readiness probe as scripts/emulator.
-                urllib.request.urlopen(f"{url}/moto-api/config", timeout=2).read()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the emulator did not start; see {log.name}")
-                time.sleep(0.2)
+    with running_emulator(tmp_path_factory.mktemp("emulator")) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def aws(endpoint: str) -> Any:
-    def client(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    return client
+    return clients(endpoint, REGION)
 
 
 @pytest.fixture

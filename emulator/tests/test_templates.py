@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 import zipfile
@@ -24,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from emulator_process import clients, running_emulator
 
 EMULATOR_DIR = Path(__file__).resolve().parents[1]
 TEMPLATES = EMULATOR_DIR.parent / "templates"
@@ -47,36 +44,9 @@ ROUTE_KEYS = {"POST /api/chat", "POST /api/chat/stream", "GET /api/chat/history/
 # --- the emulator --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, PYTHONPATH=str(EMULATOR_DIR))
-    log = open(tmp_path_factory.mktemp("emulator") / "emulator.log", "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "-m", "twin_emulator", "--port", str(port)],
-        cwd=EMULATOR_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                # The same readiness probe as scripts/emulator.
-                urllib.request.urlopen(f"{url}/moto-api/config", timeout=2).read()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the emulator did not start; see {log.name}")
-                time.sleep(0.2)
+    with running_emulator(tmp_path_factory.mktemp("emulator")) as url:
         request = urllib.request.Request(
             f"{url}/moto-api/config",
             data=json.dumps({"lambda": {"use_docker": False}}).encode(),
@@ -85,27 +55,11 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Any:
         )
         urllib.request.urlopen(request, timeout=5).read()
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="session")
 def aws(endpoint: str) -> Any:
-    def client(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    return client
+    return clients(endpoint, REGION)
 
 
 @pytest.fixture(scope="session")
@@ -635,7 +589,8 @@ def test_twin_delete(aws: Any, twin: dict[str, Any]) -> None:
     memory, frontend = twin["outputs"]["MemoryBucketName"], twin["outputs"]["FrontendBucketName"]
 
     # As on AWS, a bucket that still holds objects cannot go: the stack ends DELETE_FAILED. The memory
-    # bucket is retained (DeletionPolicy Retain), so only the frontend bucket fails.
+    # bucket is retained (DeletionPolicy RetainExceptOnCreate: a stack deletion keeps it), so only the
+    # frontend bucket fails.
     s3.put_object(Bucket=frontend, Key="index.html", Body=b"<!doctype html>")
     cfn.delete_stack(StackName="twin-local")
     stack = settle(cfn, "twin-local")
@@ -659,6 +614,15 @@ def test_twin_delete(aws: Any, twin: dict[str, Any]) -> None:
     ], "the model key is retained, the origin secret goes"
     assert not cloudfront.list_distributions()["DistributionList"].get("Items")
     assert kms.describe_key(KeyId=twin["ids"]["Key"])["KeyMetadata"]["KeyState"] == "Enabled", "the key is retained"
+    logs = aws("logs")
+    for logical_id in ("FunctionLogGroup", "ApiLogGroup"):
+        name = twin["ids"][logical_id]
+        assert [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]] == [name], (
+            f"{logical_id} is retained"
+        )
+    events = cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
+    skipped = {e["LogicalResourceId"] for e in events if e["ResourceStatus"] == "DELETE_SKIPPED"}
+    assert skipped == {"MemoryBucket", "Key", "LlmSecret", "FunctionLogGroup", "ApiLogGroup"}, skipped
     assert aws("apigatewayv2").get_apis()["Items"] == []
 
 
