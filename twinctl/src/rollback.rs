@@ -604,7 +604,7 @@ async fn record_in_stack(
     done.parameters = parameters.clone();
     let source = TemplateSource::Url(s3::https_url(&bucket, &target.aws.region, &artifacts::template_key(&sha)));
     let waiting = Waiting::for_endpoint(target.aws.is_emulator());
-    let proposal = stack::Proposal::new(&source, &parameters).as_role(Some(target.execution_role()?));
+    let proposal = target.stack_change(&source, &parameters)?;
     let planned = stack::plan(&cfn, &target.stack_name, &proposal, &waiting, phase).await?;
     let settled = stack::execute(&cfn, &planned, &waiting, phase).await?;
     target.set_stack(settled);

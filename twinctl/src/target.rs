@@ -124,6 +124,15 @@ impl Target {
         self.access_output("ExecutionRoleArn")
     }
 
+    /// A change set for the environment's stack: every one runs as its execution role.
+    pub fn stack_change<'a>(
+        &'a self,
+        template: &'a aws::stack::TemplateSource,
+        parameters: &'a BTreeMap<String, String>,
+    ) -> Result<aws::stack::Proposal<'a>> {
+        Ok(aws::stack::Proposal::new(template, parameters).as_role(Some(self.execution_role()?)))
+    }
+
     /// The permissions boundary every role of the environment's stack must carry.
     pub fn permissions_boundary(&self) -> Result<&str> {
         self.access_output("FunctionBoundaryArn")

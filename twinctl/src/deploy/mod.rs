@@ -352,7 +352,7 @@ async fn apply_stack(ctx: &Context, target: &mut Target, state: &mut State) -> R
     state.parameters = stack_parameters(ctx, target, state.bundle()?)?;
     let sha = state.template.as_ref().map(|(_, sha)| sha.clone()).unwrap_or_default();
     let source = template_source(target, &sha)?;
-    let proposal = stack::Proposal::new(&source, &state.parameters).as_role(Some(target.execution_role()?));
+    let proposal = target.stack_change(&source, &state.parameters)?;
     let plan = stack::plan(&cfn, &target.stack_name, &proposal, &waiting, &phase).await?;
     for line in stack::render(&plan).lines() {
         phase.println(line);
@@ -497,7 +497,7 @@ async fn go_live(
     let waiting = Waiting::for_endpoint(target.aws.is_emulator());
     let sha = state.template.as_ref().map(|(_, sha)| sha.clone()).unwrap_or_default();
     let source = template_source(target, &sha)?;
-    let proposal = stack::Proposal::new(&source, &state.parameters).as_role(Some(target.execution_role()?));
+    let proposal = target.stack_change(&source, &state.parameters)?;
     let record = stack::plan(&cfn, &target.stack_name, &proposal, &waiting, phase).await?;
     let settled = stack::execute(&cfn, &record, &waiting, phase).await?;
     target.set_stack(settled);

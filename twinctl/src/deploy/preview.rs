@@ -65,7 +65,7 @@ pub async fn diff(ctx: &Context, target: &Target, located: &Located) -> Result<(
         let parameters = super::stack_parameters(ctx, target, located)?;
         let cfn = target.aws.cloudformation();
         let waiting = Waiting::for_endpoint(target.aws.is_emulator());
-        let proposal = stack::Proposal::new(&source, &parameters).as_role(Some(target.execution_role()?));
+        let proposal = target.stack_change(&source, &parameters)?;
         let plan = stack::plan(&cfn, &target.stack_name, &proposal, &waiting, &phase).await?;
         stack::discard(&cfn, &plan).await?;
         plan
