@@ -44,7 +44,9 @@ A stack whose map this engine manages never creates resources lazily: see `manag
 from __future__ import annotations
 
 import copy
+import functools
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +57,21 @@ from moto.cloudformation.models import CloudFormationBackend, Event, Stack
 from moto.cloudformation.parsing import OutputMap, ResourceMap
 
 from .cfn_base import StackResource
+
+# moto's backends are plain dicts, not thread-safe: two stacks provisioning at once (parallel
+# bootstraps, each creating IAM roles) iterate one dict while the other inserts ("dictionary
+# changed size during iteration"). AWS provisions stacks independently; here one resource
+# operation at a time, across all stacks, keeps the backends consistent.
+_PROVISIONING = threading.RLock()
+
+
+def _one_at_a_time(operation: Any) -> Any:
+    @functools.wraps(operation)
+    def serialized(*args: Any, **kwargs: Any) -> Any:
+        with _PROVISIONING:
+            return operation(*args, **kwargs)
+
+    return serialized
 
 # --- template analysis -----------------------------------------------------------------------
 
@@ -323,6 +340,7 @@ def resolved_properties(stack: Stack, resource: dict[str, Any]) -> Any:
     return parsing.clean_json(copy.deepcopy(resource.get("Properties") or {}), stack.resource_map)
 
 
+@_one_at_a_time
 def create_resource(stack: Stack, logical_id: str, resource: dict[str, Any]) -> None:
     resource_map = stack.resource_map
     resource_type = resource["Type"]
@@ -344,6 +362,7 @@ def create_resource(stack: Stack, logical_id: str, resource: dict[str, Any]) -> 
 REPLACING = "Requested update requires the creation of a new physical resource; hence creating one."
 
 
+@_one_at_a_time
 def update_resource(stack: Stack, logical_id: str, resource: dict[str, Any], force: bool) -> None:
     """Update a resource whose resolved properties changed (or when forced, e.g. in a rollback): in
     place through its model, or, when `requires_replacement` says so, by creating a new physical
@@ -385,6 +404,7 @@ def update_resource(stack: Stack, logical_id: str, resource: dict[str, Any], for
     resource_event(stack, logical_id, resource_type, "UPDATE_COMPLETE", instance.physical_resource_id)
 
 
+@_one_at_a_time
 def delete_physical(stack: Stack, instance: Any, record: ResourceRecord) -> None:
     """Delete one physical resource through its model (moto's own models through moto's path).
     The caller has already honoured DeletionPolicy / UpdateReplacePolicy."""
