@@ -27,11 +27,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_emulator(log_dir: Path) -> Iterator[str]:
-    """Starts the emulator, waits until it answers, yields its URL and stops it."""
+def running_emulator(log_dir: Path, enforce_iam: bool = False) -> Iterator[str]:
+    """Starts the emulator, waits until it answers, yields its URL and stops it.
+
+    With `enforce_iam` it runs as `TWIN_EMULATOR_IAM=enforce scripts/emulator start` does, with
+    `log_dir` as its state directory: the administrator's keys are in `log_dir / "admin.env"`
+    (see `admin_keys`) and the test issuer's key pair beside them."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, PYTHONPATH=str(EMULATOR_DIR))
+    env.pop("TWIN_EMULATOR_IAM", None)
+    if enforce_iam:
+        env.update(TWIN_EMULATOR_IAM="enforce", TWIN_EMULATOR_STATE_DIR=str(log_dir))
     with open(log_dir / "emulator.log", "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "twin_emulator", "--port", str(port)],
@@ -73,3 +80,9 @@ def clients(endpoint: str, region: str) -> Callable[[str], Any]:
         )
 
     return client
+
+
+def admin_keys(state_dir: Path) -> dict[str, str]:
+    """The enforcing emulator's administrator credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)."""
+    lines = (state_dir / "admin.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)

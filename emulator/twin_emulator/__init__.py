@@ -26,7 +26,17 @@ This package owns what runs behind `scripts/emulator start`. It must stay bound 
   cloudfront_response_headers.py  response headers policies (absent from moto's CloudFront)
   moto_api_fixes.py            /moto-api/data.json (scripts/emulator's probe) survives Lambda functions
   lambda_versions.py           Lambda version numbers never reused after a version is deleted
+  lambda_credentials.py        a function's execution-role credentials, as Lambda hands them to the function
   cloudwatch_cbor.py           CloudWatch over Smithy RPC v2 CBOR (/service/.../operation/...), as the Rust SDK calls it
+  iam_gate.py                  with TWIN_EMULATOR_IAM=enforce: every request authenticated and authorised
+                               before moto sees it (replaces moto's coarse check); answers refusals
+                               as each service does (iam_errors.py)
+  iam_authn.py                 SigV4 verification; access key (IAM user or STS session) -> principal
+  iam_requests.py              per operation twinctl calls: IAM actions, resource ARNs, context keys
+  iam_trust.py                 role trust policies (Principal matched, then the policy evaluator)
+  iam_admin.py                 the enforcing emulator's administrator and admin.env; survives /moto-api/reset
+  web_identity.py              AssumeRoleWithWebIdentity checked as STS checks it (token, provider, trust)
+  oidc_issuer.py               the local test issuer standing in for GitHub's (key pair, tokens)
 """
 
 from __future__ import annotations
@@ -52,6 +62,8 @@ def install() -> None:
         cfn_stack_fixes,
         cloudfront_response_headers,
         cloudwatch_cbor,
+        iam_gate,
+        lambda_credentials,
         lambda_versions,
         moto_api_fixes,
         s3_bucket_policy,
@@ -85,5 +97,8 @@ def install() -> None:
     cfn_stack_fixes.install()
     moto_api_fixes.install()
     lambda_versions.install()
+    lambda_credentials.install()
     cloudwatch_cbor.install()
+    # Last: the gate wraps moto's dispatcher; it does nothing unless TWIN_EMULATOR_IAM=enforce.
+    iam_gate.install()
     _installed = True

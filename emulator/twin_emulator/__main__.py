@@ -12,7 +12,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=4566)
     args = parser.parse_args()
     install()  # before the first request: moto reads its model map and routes on first use
-    # Loopback only, whatever the caller asks: moto authorises every request.
+    # Loopback only, whatever the caller asks: unless TWIN_EMULATOR_IAM=enforce, every request is allowed.
     server.main(["-H", "127.0.0.1", "-p", str(args.port)])
 
 

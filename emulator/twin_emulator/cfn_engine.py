@@ -33,7 +33,12 @@ other moto API (DescribeStacks, DescribeStackEvents, GetTemplate ...) keeps work
     (AWS CloudFormation, "DeletionPolicy attribute",
     https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html);
   * outputs (and exports) are evaluated when a deployment completes; an output that cannot be
-    evaluated fails the deployment instead of showing null.
+    evaluated fails the deployment instead of showing null;
+  * under IAM enforcement (`TWIN_EMULATOR_IAM=enforce`) a stack with a RoleARN has each resource
+    create, update and delete checked first against what that role allows, as CloudFormation calls
+    every handler as the role (handler_permissions.py owns what is checked); a denial fails the
+    resource like any other handler error, so the stack rolls back. Without enforcement or without
+    a RoleARN nothing is checked.
 
 The template analysis (`references`, `dependencies`, `dependency_order`) and the replacement
 decision (`replacing_properties`, `replacement`) are pure functions (tests/test_engine.py).
@@ -55,7 +60,9 @@ from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import CloudFormationBackend, Event, Stack
 from moto.cloudformation.parsing import OutputMap, ResourceMap
+from moto.utilities.utils import get_partition
 
+from . import handler_permissions, iam_policy
 from .cfn_base import StackResource
 
 # moto's backends are plain dicts, not thread-safe: two stacks provisioning at once (parallel
@@ -340,6 +347,63 @@ def resolved_properties(stack: Stack, resource: dict[str, Any]) -> Any:
     return parsing.clean_json(copy.deepcopy(resource.get("Properties") or {}), stack.resource_map)
 
 
+# --- the stack's role (IAM enforcement) --------------------------------------------------------
+
+
+def enforced_role(stack: Stack) -> str | None:
+    """The role whose permissions each resource operation is checked against: the stack's RoleARN,
+    when IAM is enforced (CloudFormation calls every resource handler as that role)."""
+    role_arn = getattr(stack, "role_arn", None)
+    return role_arn if role_arn and iam_policy.enforcing() else None
+
+
+def handler_target(stack: Stack, resource_type: str, name: str, properties: Any,
+                   instance: Any = None) -> handler_permissions.Target:
+    """What a handler acts on: `name` is the physical name before a create, else the physical id."""
+    attributes = getattr(instance, "attributes", None)
+    return handler_permissions.Target(
+        partition=get_partition(stack.region_name),
+        account_id=stack.account_id,
+        region=stack.region_name,
+        resource_type=resource_type,
+        name=name,
+        properties=properties if isinstance(properties, Mapping) else {},
+        physical_id=getattr(instance, "physical_resource_id", None) if instance is not None else None,
+        attributes=attributes if isinstance(attributes, Mapping) else {},
+    )
+
+
+def create_physical(stack: Stack, logical_id: str, resource: dict[str, Any]) -> Any:
+    """Create one physical resource through its model (what moto's parse_and_create_resource does,
+    with the physical name chosen once so that the role check and the create agree on it). Under
+    enforcement the create handler's permissions are checked first; those whose resource ARN holds an
+    id the service assigns are checked right after the create call, and on a denial the new resource
+    is deleted again (a failed create leaves nothing behind)."""
+    resource_type = resource["Type"]
+    resource_class, cleaned, name = parsing.parse_resource_and_generate_name(
+        logical_id, copy.deepcopy(resource), stack.resource_map
+    )
+    role = enforced_role(stack)
+    properties = cleaned.get("Properties") or {}
+    deferred: tuple[str, ...] = ()
+    if role:
+        deferred = handler_permissions.check(role, handler_target(stack, resource_type, name, properties), "create")
+    instance = resource_class.create_from_cloudformation_json(
+        name, cleaned, stack.account_id, stack.region_name,
+        LogicalId=logical_id, StackId=stack.resource_map.stack_id, ResourceType=resource_type,
+    )
+    instance.cf_resource_type = resource_type
+    instance.logical_resource_id = logical_id
+    if role and deferred:
+        target = handler_target(stack, resource_type, instance.physical_resource_id, properties, instance)
+        try:
+            handler_permissions.check(role, target, "create", only=deferred)
+        except handler_permissions.HandlerAccessDenied:
+            remove_physical(stack, instance, cleaned)
+            raise
+    return instance
+
+
 @_one_at_a_time
 def create_resource(stack: Stack, logical_id: str, resource: dict[str, Any]) -> None:
     resource_map = stack.resource_map
@@ -348,9 +412,7 @@ def create_resource(stack: Stack, logical_id: str, resource: dict[str, Any]) -> 
     if parsing.resource_class_from_type(resource_type) is None:
         raise RuntimeError(f"Resource type {resource_type} is not supported by the local emulator")
     properties = resolved_properties(stack, resource)
-    instance = parsing.parse_and_create_resource(
-        logical_id, copy.deepcopy(resource), resource_map, stack.account_id, stack.region_name
-    )
+    instance = create_physical(stack, logical_id, resource)
     resource_map._parsed_resources[logical_id] = instance
     state = state_of(stack)
     state.records[logical_id] = ResourceRecord(resource_type, properties, copy.deepcopy(resource))
@@ -382,14 +444,16 @@ def update_resource(stack: Stack, logical_id: str, resource: dict[str, Any], for
     if resource_class is None:
         raise RuntimeError(f"Resource type {resource_type} is not supported by the local emulator")
     if replace:
-        instance = parsing.parse_and_create_resource(
-            logical_id, copy.deepcopy(resource), resource_map, stack.account_id, stack.region_name
-        )
+        instance = create_physical(stack, logical_id, resource)
         state.retired.append(Retired(logical_id, old, record))
     else:
         _, cleaned, new_name = parsing.parse_resource_and_generate_name(
             logical_id, copy.deepcopy(resource), resource_map
         )
+        role = enforced_role(stack)
+        if role:
+            target = handler_target(stack, resource_type, old.physical_resource_id, cleaned.get("Properties"), old)
+            handler_permissions.check(role, target, "update")
         instance = resource_class.update_from_cloudformation_json(
             original_resource=old,
             new_resource_name=new_name,
@@ -406,12 +470,23 @@ def update_resource(stack: Stack, logical_id: str, resource: dict[str, Any], for
 
 @_one_at_a_time
 def delete_physical(stack: Stack, instance: Any, record: ResourceRecord) -> None:
-    """Delete one physical resource through its model (moto's own models through moto's path).
-    The caller has already honoured DeletionPolicy / UpdateReplacePolicy."""
+    """Delete one physical resource (under enforcement, as the stack's role: its delete handler's
+    permissions are checked first). The caller has already honoured DeletionPolicy /
+    UpdateReplacePolicy."""
+    role = enforced_role(stack)
+    if role:
+        physical = getattr(instance, "physical_resource_id", None) or ""
+        handler_permissions.check(role, handler_target(stack, record.resource_type, physical, record.properties,
+                                                       instance), "delete")
+    remove_physical(stack, instance, record.template)
+
+
+def remove_physical(stack: Stack, instance: Any, template: dict[str, Any]) -> None:
+    """Delete one physical resource through its model (moto's own models through moto's path)."""
     if isinstance(instance, StackResource):
         instance.remove()
     else:
-        stack.resource_map._delete_resource(instance, record.template)
+        stack.resource_map._delete_resource(instance, template)
 
 
 def deploy(stack: Stack, backend: CloudFormationBackend, template: dict[str, Any], parameters: dict[str, Any],

@@ -335,17 +335,14 @@ async fn prober(
     }
     let bucket = target.artifacts_bucket()?;
     let old = lambda::version_configuration(&target.aws.lambda(), versions.function, versions.old).await?;
-    let old_running = LocalFunction::start(&target.aws, bucket, &old.code_sha256, &old.environment, work_dir).await?;
-    let new_running =
-        match LocalFunction::start(&target.aws, bucket, &versions.new.code_sha256, &versions.new.environment, work_dir)
-            .await
-        {
-            Ok(running) => running,
-            Err(e) => {
-                old_running.stop().await;
-                return Err(e);
-            }
-        };
+    let old_running = LocalFunction::start(&target.aws, bucket, &old, work_dir).await?;
+    let new_running = match LocalFunction::start(&target.aws, bucket, versions.new, work_dir).await {
+        Ok(running) => running,
+        Err(e) => {
+            old_running.stop().await;
+            return Err(e);
+        }
+    };
     Ok(Prober::Local {
         old: Box::new(old_running),
         new: Box::new(new_running),

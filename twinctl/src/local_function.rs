@@ -4,10 +4,12 @@
 //! environment "invoke the version" means: fetch that version's zip from the artifacts bucket
 //! by its CodeSha256, unpack `bootstrap`, and start it as a local HTTP server with the
 //! version's own environment variables and `AWS_ENDPOINT_URL` pointing at the emulator.
+//! Like Lambda, it runs as the function's execution role: the emulator, standing in for the
+//! Lambda service, hands over that role's session keys (emulator/twin_emulator/lambda_credentials.py),
+//! so a version is held to its own role's policies, never the deployer's.
 //! Used by the local smoke test, canary probes and `serve local`. The function exits when this
 //! process does, however it ends (it watches the pipe on its standard input).
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -17,6 +19,7 @@ use anyhow::Context as _;
 use tokio::process::{Child, Command};
 
 use crate::artifacts;
+use crate::aws::lambda::VersionConfiguration;
 use crate::aws::{Aws, SdkContext};
 use crate::error::{Error, Result};
 
@@ -60,6 +63,34 @@ async fn binary(aws: &Aws, bucket: &str, code_sha256: &str, cache_dir: &Path) ->
     Ok(bootstrap)
 }
 
+/// The session keys Lambda would give the function: its execution role's.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RoleCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+}
+
+async fn role_credentials(endpoint: &str, region: &str, function_arn: &str) -> Result<RoleCredentials> {
+    let url = format!("{}/moto-api/twin/lambda/credentials", endpoint.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .json(&serde_json::json!({"FunctionName": function_arn, "Region": region}))
+        .send()
+        .await
+        .with_context(|| format!("failed to ask the emulator for {function_arn}'s role credentials"))?;
+    let status = response.status();
+    let body = response.text().await.context("failed to read the emulator's answer")?;
+    if !status.is_success() {
+        return Err(Error::user_with_hint(
+            format!("the emulator gave no role credentials for {function_arn} ({status}): {body}"),
+            "restart the emulator from this checkout (scripts/emulator stop && scripts/emulator start)",
+        ));
+    }
+    Ok(serde_json::from_str(&body).context("the emulator's role credentials are not JSON")?)
+}
+
 fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("failed to find a free port")?;
     Ok(listener.local_addr().context("failed to read the free port")?.port())
@@ -70,15 +101,15 @@ impl LocalFunction {
     pub async fn start(
         aws: &Aws,
         artifacts_bucket: &str,
-        code_sha256: &str,
-        environment: &BTreeMap<String, String>,
+        version: &VersionConfiguration,
         work_dir: &Path,
     ) -> Result<Self> {
         let endpoint = aws
             .endpoint_url
             .clone()
             .ok_or_else(|| Error::user("a function runs locally only against an emulator endpoint"))?;
-        let binary = binary(aws, artifacts_bucket, code_sha256, &work_dir.join("functions")).await?;
+        let binary = binary(aws, artifacts_bucket, &version.code_sha256, &work_dir.join("functions")).await?;
+        let role = role_credentials(&endpoint, &aws.region, &version.function_arn).await?;
         let port = free_port()?;
         let url = format!("http://127.0.0.1:{port}");
         let log = work_dir.join(format!("function-{port}.log"));
@@ -88,13 +119,14 @@ impl LocalFunction {
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .envs(environment)
+            .envs(&version.environment)
             .env("TWIN_LISTEN", format!("127.0.0.1:{port}"))
             .env("AWS_ENDPOINT_URL", &endpoint)
             .env("AWS_REGION", &aws.region)
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_ACCESS_KEY_ID", std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "emulator".into()))
-            .env("AWS_SECRET_ACCESS_KEY", std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "emulator".into()))
+            .env("AWS_ACCESS_KEY_ID", &role.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &role.secret_access_key)
+            .env("AWS_SESSION_TOKEN", &role.session_token)
             .env("LOG_FORMAT", "text")
             // The child's stdin is a pipe we never write to and never close: when this process
             // dies, even by SIGKILL, the kernel closes it and the function exits.

@@ -16,13 +16,16 @@ pub trait SdkContext<T> {
 
 impl<T, E> SdkContext<T> for std::result::Result<T, SdkError<E, HttpResponse>>
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
     fn sdk_context(self, what: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|e| {
             let text = DisplayErrorContext(&e).to_string();
             if is_missing_credentials(&text) {
                 return missing_credentials();
+            }
+            if is_access_denied(&e) {
+                return access_denied(what(), &text);
             }
             Error::Internal(anyhow::anyhow!("{}: {text}", what()))
         })
@@ -38,6 +41,24 @@ pub(crate) fn missing_credentials() -> Error {
     Error::user_with_hint(
         "no AWS credentials found",
         "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile",
+    )
+}
+
+/// IAM refused the call. AWS's message names the principal, the action and the resource
+/// ("User: … is not authorized to perform: s3:PutObject on resource: … because no identity-based
+/// policy allows the s3:PutObject action"; IAM user guide, "Troubleshoot access denied error
+/// messages"); the code is `AccessDenied` on S3 and query APIs, `AccessDeniedException` on JSON ones.
+pub fn is_access_denied<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    matches!(error.code(), Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation"))
+}
+
+/// The caller can fix a denial (other credentials, or the role's policy): exit 1, with the
+/// whole AWS message, since it names the missing action.
+fn access_denied(what: String, text: &str) -> Error {
+    Error::user_with_hint(
+        format!("{what}: {text}"),
+        "the credentials in use lack this permission. CI roles get exactly the actions twinctl declares \
+         (twinctl/src/aws/permissions.rs) from `twinctl bootstrap <env>`; rerun it after upgrading twinctl",
     )
 }
 

@@ -39,6 +39,9 @@ pub async fn alias_version(lambda: &Client, function: &str) -> Result<Option<Str
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionConfiguration {
     pub version: String,
+    /// The version's ARN (qualified): what the emulator looks the function up by to hand a
+    /// locally run version its role's credentials.
+    pub function_arn: String,
     pub code_sha256: String,
     pub environment: BTreeMap<String, String>,
     /// sha256 over what a published version freezes (GetFunctionConfiguration: environment,
@@ -75,6 +78,7 @@ impl VersionConfiguration {
         });
         Self {
             version: output.version().unwrap_or_default().to_owned(),
+            function_arn: output.function_arn().unwrap_or_default().to_owned(),
             code_sha256: output.code_sha256().unwrap_or_default().to_owned(),
             environment,
             configuration_sha256: hex::encode(Sha256::digest(described.to_string().as_bytes())),

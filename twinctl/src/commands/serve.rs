@@ -52,9 +52,7 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> Result<()> {
     std::fs::create_dir_all(&work_dir).with_context(|| format!("failed to create {}", work_dir.display()))?;
     let phase = ctx.printer.phase("serve");
     phase.message(format!("starting {function_name}:{version}"));
-    let running =
-        LocalFunction::start(&aws, &artifacts, &configuration.code_sha256, &configuration.environment, &work_dir)
-            .await?;
+    let running = LocalFunction::start(&aws, &artifacts, &configuration, &work_dir).await?;
     phase.finish(format!("{function_name}:{version} running at {} (log {})", running.url, running.log.display()));
 
     let served = Arc::new(Served { aws, site_bucket, api_url: running.url.clone(), http: reqwest::Client::new() });

@@ -517,14 +517,7 @@ async fn smoke_test(ctx: &Context, target: &Target, function: &str, version: &Ve
         return lambda::smoke_test(&target.aws.lambda(), function, &version.version, origin.as_ref()).await;
     }
     let work_dir = local_work_dir(ctx)?;
-    let running = LocalFunction::start(
-        &target.aws,
-        target.artifacts_bucket()?,
-        &version.code_sha256,
-        &version.environment,
-        &work_dir,
-    )
-    .await?;
+    let running = LocalFunction::start(&target.aws, target.artifacts_bucket()?, version, &work_dir).await?;
     let result = running.smoke_test().await;
     running.stop().await;
     result
