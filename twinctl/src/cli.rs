@@ -61,8 +61,12 @@ pub enum Command {
     Releases(ReleasesArgs),
     /// Restore a recorded release exactly: alias, site objects and persona by version. Default: the previous release.
     Rollback(RollbackArgs),
+    /// Estimate the environment's cost from its template and a dated price table: monthly, per 1,000 chats.
+    Cost(CostArgs),
     /// Serve what is deployed to the local environment: site from the emulator, /api/* to the runtime.
     Serve(ServeArgs),
+    /// Set or inspect the model's API key in the environment's secret (never echoed, never logged).
+    Secrets(SecretsArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -163,6 +167,21 @@ pub struct RollbackArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SecretsArgs {
+    #[command(subcommand)]
+    pub action: SecretsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsAction {
+    /// Store the model's API key: read from standard input when it is not a terminal, else from a
+    /// hidden prompt. Never taken from the command line (argv is visible to other processes).
+    Set(EnvArgs),
+    /// Whether a key is set and when it last changed; never the key.
+    Status(EnvArgs),
+}
+
+#[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Environment to serve (only `local` is served from the emulator).
     #[arg(default_value = "local")]
@@ -176,4 +195,38 @@ pub struct ServeArgs {
 pub struct CompletionsArgs {
     /// Shell to generate completions for.
     pub shell: clap_complete::Shell,
+}
+
+// The assumptions of `cost`; their defaults are `crate::cost::DEFAULTS`, which says why each.
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// Environment name from the configuration (its region picks the price table).
+    pub env: String,
+    /// Chats to price (the total is also given per 1,000 chats).
+    #[arg(long, default_value_t = crate::cost::DEFAULTS.chats)]
+    pub chats: u64,
+    /// Billed duration of one chat in ms: the function waits for the model's whole reply (configured, not measured).
+    #[arg(long, value_name = "MS", default_value_t = crate::cost::DEFAULTS.duration_ms)]
+    pub duration_ms: f64,
+    /// Chats per visit; each visit loads the site once.
+    #[arg(long, value_name = "N", default_value_t = crate::cost::DEFAULTS.chats_per_session)]
+    pub chats_per_session: f64,
+    /// Requests of one load of the site (index.html, 7 scripts, stylesheet, icon, config.json).
+    #[arg(long, value_name = "N", default_value_t = crate::cost::DEFAULTS.page_requests)]
+    pub page_requests: f64,
+    /// Kilobytes CloudFront sends for one load of the site (compressed).
+    #[arg(long, value_name = "KB", default_value_t = crate::cost::DEFAULTS.page_kb)]
+    pub page_kb: f64,
+    /// Kilobytes of one chat request (CloudFront forwards it to the API).
+    #[arg(long, value_name = "KB", default_value_t = crate::cost::DEFAULTS.request_kb)]
+    pub request_kb: f64,
+    /// Kilobytes of one streamed reply.
+    #[arg(long, value_name = "KB", default_value_t = crate::cost::DEFAULTS.response_kb)]
+    pub response_kb: f64,
+    /// Log bytes one chat writes: the function's three lines, Lambda's three and the API's access line.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::cost::DEFAULTS.log_bytes)]
+    pub log_bytes: f64,
+    /// Function instances started (or caches refilled) per 1,000 chats; each reads the persona and its secrets.
+    #[arg(long, value_name = "N", default_value_t = crate::cost::DEFAULTS.cold_starts_per_1000_chats)]
+    pub cold_starts: f64,
 }

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod cost;
 pub mod deploy;
 pub mod error;
 pub mod iam_diff;
@@ -61,7 +62,9 @@ async fn dispatch(ctx: &Context, command: &Command) -> Result<Exit> {
         Command::Status(args) => commands::status::run(ctx, args).await.map(|()| Exit::Success),
         Command::Releases(args) => commands::releases::run(ctx, args).await.map(|()| Exit::Success),
         Command::Rollback(args) => commands::rollback::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Cost(args) => commands::cost::run(ctx, args).await.map(|()| Exit::Success),
         Command::Serve(args) => commands::serve::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Secrets(args) => commands::secrets::run(ctx, args).await.map(|()| Exit::Success),
         Command::Diff(args) => commands::diff::run(ctx, args).await,
         Command::Completions(_) => Ok(Exit::Success),
     }

@@ -103,6 +103,20 @@ impl Printer {
 
 /// Asks on the terminal before an action on an approval-gated environment; `yes` (from
 /// `--yes` / `TWINCTL_YES`) answers for CI, and without a terminal there is no one to ask.
+/// A secret typed or piped in: from a hidden prompt on a terminal, else all of standard input.
+/// Nothing of it is echoed.
+pub fn read_secret(prompt: &str) -> crate::error::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let terminal = console::Term::stderr();
+        terminal.write_str(prompt).map_err(|e| anyhow::anyhow!("failed to prompt: {e}"))?;
+        return Ok(terminal.read_secure_line().map_err(|e| anyhow::anyhow!("failed to read the prompt: {e}"))?);
+    }
+    let mut input = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+        .map_err(|e| anyhow::anyhow!("failed to read standard input: {e}"))?;
+    Ok(input)
+}
+
 pub fn confirm(yes: bool, environment: &str, question: &str, action: &str) -> crate::error::Result<()> {
     let hint = format!("pass --yes (or set TWINCTL_YES=true) once the {action} is approved");
     ask(yes, environment, question, action, &hint)

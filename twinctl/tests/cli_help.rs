@@ -20,7 +20,19 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn help_of_every_command_is_stable() {
     let mut text = help(&[]);
-    let commands = ["build", "bootstrap", "diff", "deploy", "status", "releases", "rollback", "serve", "completions"];
+    let commands = [
+        "build",
+        "bootstrap",
+        "diff",
+        "deploy",
+        "status",
+        "releases",
+        "rollback",
+        "cost",
+        "serve",
+        "secrets",
+        "completions",
+    ];
     for name in commands {
         text.push_str(&format!("\n===== twinctl {name} --help =====\n"));
         text.push_str(&help(&[name]));

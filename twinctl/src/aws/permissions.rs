@@ -68,7 +68,13 @@ pub const CI: &[Needed] = &[
 
 /// What twinctl calls that no CI role may: deleting a stack (a failed first create is removed
 /// before the next try — in CI that stops with an error naming the stack instead).
-pub const ADMIN_ONLY: &[Needed] = &[op("cloudformation", "DeleteStack", &["cloudformation:DeleteStack"])];
+pub const ADMIN_ONLY: &[Needed] = &[
+    op("cloudformation", "DeleteStack", &["cloudformation:DeleteStack"]),
+    // `secrets set|status`: a person sets the model's key; CI never reads or writes it.
+    // PutSecretValue encrypts with the secret's key through Secrets Manager (kms:GenerateDataKey).
+    op("secretsmanager", "PutSecretValue", &["secretsmanager:PutSecretValue", "kms:GenerateDataKey"]),
+    op("secretsmanager", "DescribeSecret", &["secretsmanager:DescribeSecret"]),
+];
 
 /// The declared entry of an operation, if any.
 pub fn lookup(service: &str, operation: &str) -> Option<&'static Needed> {

@@ -3,9 +3,11 @@
 pub mod bootstrap;
 pub mod build;
 pub mod completions;
+pub mod cost;
 pub mod deploy;
 pub mod diff;
 pub mod releases;
 pub mod rollback;
+pub mod secrets;
 pub mod serve;
 pub mod status;
