@@ -418,6 +418,38 @@ def test_an_invalidation_acts_on_its_distribution(admin: Callable[[str], Any], u
     assert error.response["Error"]["Code"] != "AccessDenied"
 
 
+def test_log_writes_act_on_the_stream_and_reads_on_the_group(admin: Callable[[str], Any], url: str) -> None:
+    """As a local function ships its lines (the function role's WriteOwnLogs grant) and `twinctl
+    logs` reads them (the deploy role's grant on the group)."""
+    ours, theirs = f"/aws/lambda/{unique('twin')}-local-api", f"/aws/lambda/{unique('other')}-local-api"
+    for name in (ours, theirs):
+        admin("logs").create_log_group(logGroupName=name)
+    ours_arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{ours}"
+    session, _ = role_session(
+        admin,
+        url,
+        allow(["logs:CreateLogStream", "logs:PutLogEvents"], f"{ours_arn}:*"),
+        allow("logs:FilterLogEvents", ours_arn),
+    )
+    logs = session("logs")
+    stream = "2026/01/02/[1]0123456789abcdef0123456789abcdef"
+    logs.create_log_stream(logGroupName=ours, logStreamName=stream)
+    event = {"timestamp": int(time.time() * 1000), "message": '{"level":"INFO","message":"hello"}'}
+    logs.put_log_events(logGroupName=ours, logStreamName=stream, logEvents=[event])
+    found = logs.filter_log_events(logGroupName=ours)["events"]
+    assert [(e["logStreamName"], e["message"]) for e in found] == [(stream, event["message"])]
+
+    error = refusal(lambda: logs.create_log_stream(logGroupName=theirs, logStreamName="s"))
+    assert error.response["Error"]["Code"] == "AccessDeniedException"
+    message = error.response["Error"]["Message"]
+    assert "logs:CreateLogStream" in message and f"log-group:{theirs}:log-stream:s" in message
+    error = refusal(lambda: logs.put_log_events(logGroupName=theirs, logStreamName="s", logEvents=[event]))
+    assert "logs:PutLogEvents" in error.response["Error"]["Message"]
+    error = refusal(lambda: logs.filter_log_events(logGroupName=theirs))
+    message = error.response["Error"]["Message"]
+    assert "logs:FilterLogEvents" in message and f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{theirs}" in message
+
+
 # --- authentication ----------------------------------------------------------------------------------
 
 

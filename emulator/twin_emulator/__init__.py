@@ -21,6 +21,7 @@ This package owns what runs behind `scripts/emulator start`. It must stay bound 
                                one deleted in the cleanup phase)
   cfn_stack_fixes.py           moto's CloudFormation API and backend routed through the engine; change sets
                                (whose Replacement is the engine's own decision)
+  cfn_drift.py                 CloudFormation drift detection answered "not implemented" (501), not an HTML 500
   s3_bucket_policy.py          bucket policies evaluated with their Conditions
   s3_lifecycle.py              NoncurrentVersionExpiration keeps NewerNoncurrentVersions (put and get)
   cloudfront_response_headers.py  response headers policies (absent from moto's CloudFront)
@@ -53,6 +54,7 @@ def install() -> None:
     from moto.cloudformation import parsing
 
     from . import (
+        cfn_drift,
         cfn_models_api,
         cfn_models_compute,
         cfn_models_edge,
@@ -95,6 +97,7 @@ def install() -> None:
     s3_lifecycle.install()
     cloudfront_response_headers.install()
     cfn_stack_fixes.install()
+    cfn_drift.install()
     moto_api_fixes.install()
     lambda_versions.install()
     lambda_credentials.install()

@@ -30,6 +30,13 @@ Authorization Reference, https://docs.aws.amazon.com/service-authorization/lates
   * CloudWatch: alarms arn:aws:cloudwatch:R:A:alarm:NAME (DescribeAlarms: every named alarm);
     GetMetricData has no resource-level permission ("*").
   * CloudFront: arn:aws:cloudfront::A:distribution/ID.
+  * CloudWatch Logs: a log group is arn:aws:logs:R:A:log-group:NAME (FilterLogEvents,
+    DescribeLogStreams, CreateLogGroup act on it), a log stream
+    arn:aws:logs:R:A:log-group:NAME:log-stream:STREAM (CreateLogStream and PutLogEvents act on
+    it). A logGroupIdentifier may be the group's ARN, with or without its trailing ":*". The
+    group's ARN is the Service Authorization Reference's; CloudWatch Logs' own guide grants
+    group actions on NAME:*, which this evaluation would not match alone (the deploy role
+    grants both forms).
   * STS: GetCallerIdentity needs no permission and is never refused
     (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html);
     AssumeRole is sts:AssumeRole on the role (its trust policy is iam_gate.py's to check).
@@ -329,6 +336,32 @@ def on_distribution(action: str) -> Callable[[Call], list[Check]]:
     return checks
 
 
+def log_group_arn(call: Call) -> str:
+    """The group named by logGroupName, or by logGroupIdentifier (a name or an ARN)."""
+    identifier = call.params.get("logGroupName") or call.params.get("logGroupIdentifier") or ""
+    if identifier.startswith("arn:"):
+        return identifier[: -len(":*")] if identifier.endswith(":*") else identifier
+    if not identifier:
+        return "*"
+    return f"arn:{call.partition}:logs:{call.region}:{call.account_id}:log-group:{identifier}"
+
+
+def on_log_group(action: str) -> Callable[[Call], list[Check]]:
+    def checks(call: Call) -> list[Check]:
+        return [Check(action, log_group_arn(call))]
+
+    return checks
+
+
+def on_log_stream(action: str) -> Callable[[Call], list[Check]]:
+    def checks(call: Call) -> list[Check]:
+        group = log_group_arn(call)
+        stream = call.params.get("logStreamName") or ""
+        return [Check(action, "*" if group == "*" else f"{group}:log-stream:{stream}")]
+
+    return checks
+
+
 def get_secret_value(call: Call) -> list[Check]:
     found = secret(call)
     arn = secret_arn(call, found)
@@ -398,6 +431,11 @@ TABLE: dict[tuple[str, str], Callable[[Call], list[Check]]] = {
     ("cloudfront", "CreateInvalidation"): on_distribution("cloudfront:CreateInvalidation"),
     ("cloudfront", "GetInvalidation"): on_distribution("cloudfront:GetInvalidation"),
     ("secretsmanager", "GetSecretValue"): get_secret_value,
+    ("logs", "FilterLogEvents"): on_log_group("logs:FilterLogEvents"),
+    ("logs", "DescribeLogStreams"): on_log_group("logs:DescribeLogStreams"),
+    ("logs", "CreateLogGroup"): on_log_group("logs:CreateLogGroup"),
+    ("logs", "CreateLogStream"): on_log_stream("logs:CreateLogStream"),
+    ("logs", "PutLogEvents"): on_log_stream("logs:PutLogEvents"),
 }
 
 # The IAM service prefix where it differs from the botocore service name.

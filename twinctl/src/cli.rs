@@ -55,8 +55,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Build (or take --artifacts), then deploy stack, function, site and invalidation; record the release.
     Deploy(DeployArgs),
-    /// Stack status, outputs, live version and last release of an environment.
-    Status(EnvArgs),
+    /// Stack status, outputs, live version, last release, and drift from the current release (exit 3 with --check).
+    Status(StatusArgs),
     /// The release history, newest first: the current one marked, each flagged restorable or not.
     Releases(ReleasesArgs),
     /// Restore a recorded release exactly: alias, site objects and persona by version. Default: the previous release.
@@ -67,6 +67,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Set or inspect the model's API key in the environment's secret (never echoed, never logged).
     Secrets(SecretsArgs),
+    /// The function's log lines from CloudWatch Logs (locally, the emulator's): by time, request, level or text.
+    Logs(LogsArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -167,6 +169,19 @@ pub struct RollbackArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Environment name from the configuration (local, staging, production…).
+    pub env: String,
+    /// Also run CloudFormation's drift detection on the stack's resources (minutes on AWS; it reads
+    /// every resource with your credentials, more than the CI roles hold).
+    #[arg(long)]
+    pub drift: bool,
+    /// Exit 3 when anything drifted from the current release (for scheduled CI checks).
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct SecretsArgs {
     #[command(subcommand)]
     pub action: SecretsAction,
@@ -229,4 +244,25 @@ pub struct CostArgs {
     /// Function instances started (or caches refilled) per 1,000 chats; each reads the persona and its secrets.
     #[arg(long, value_name = "N", default_value_t = crate::cost::DEFAULTS.cold_starts_per_1000_chats)]
     pub cold_starts: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Environment name from the configuration.
+    pub env: String,
+    /// Events from this long ago (15m, 2h, 1d) or from this time (2026-01-02T10:00:00Z; UTC without an offset).
+    #[arg(long, value_name = "DURATION|TIME", default_value = "1h")]
+    pub since: String,
+    /// Keep printing new events as they arrive (polls every 2 s) until Ctrl-C.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the lines of the request with this correlation id (the x-correlation-id header), across its retries.
+    #[arg(long, value_name = "ID")]
+    pub correlation_id: Option<String>,
+    /// Only lines of this level or more severe (lines without a level are left out).
+    #[arg(long, value_enum)]
+    pub level: Option<crate::logs::Level>,
+    /// Only lines whose raw text contains TEXT (case-sensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub grep: Option<String>,
 }

@@ -17,10 +17,12 @@ pub mod config;
 pub mod context;
 pub mod cost;
 pub mod deploy;
+pub mod drift;
 pub mod error;
 pub mod iam_diff;
 pub mod local_function;
 pub mod lock;
+pub mod logs;
 pub mod output;
 pub mod provenance;
 pub mod release;
@@ -59,12 +61,13 @@ async fn dispatch(ctx: &Context, command: &Command) -> Result<Exit> {
         Command::Build(args) => commands::build::run(ctx, args).await.map(|()| Exit::Success),
         Command::Bootstrap(args) => commands::bootstrap::run(ctx, args).await.map(|()| Exit::Success),
         Command::Deploy(args) => commands::deploy::run(ctx, args).await.map(|()| Exit::Success),
-        Command::Status(args) => commands::status::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Status(args) => commands::status::run(ctx, args).await,
         Command::Releases(args) => commands::releases::run(ctx, args).await.map(|()| Exit::Success),
         Command::Rollback(args) => commands::rollback::run(ctx, args).await.map(|()| Exit::Success),
         Command::Cost(args) => commands::cost::run(ctx, args).await.map(|()| Exit::Success),
         Command::Serve(args) => commands::serve::run(ctx, args).await.map(|()| Exit::Success),
         Command::Secrets(args) => commands::secrets::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Logs(args) => commands::logs::run(ctx, args).await.map(|()| Exit::Success),
         Command::Diff(args) => commands::diff::run(ctx, args).await,
         Command::Completions(_) => Ok(Exit::Success),
     }

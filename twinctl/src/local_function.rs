@@ -7,6 +7,10 @@
 //! Like Lambda, it runs as the function's execution role: the emulator, standing in for the
 //! Lambda service, hands over that role's session keys (emulator/twin_emulator/lambda_credentials.py),
 //! so a version is held to its own role's policies, never the deployer's.
+//! Like Lambda, it logs JSON lines (unless the version's own `LOG_FORMAT` says otherwise), and
+//! they end up in the function's log group, in a stream named as Lambda names them, written with
+//! the role's session as the Lambda service writes them (`crate::logs::Shipper`, best-effort);
+//! the local log file keeps them too (start-up failures are read from it).
 //! Used by the local smoke test, canary probes and `serve local`. The function exits when this
 //! process does, however it ends (it watches the pipe on its standard input).
 
@@ -22,12 +26,15 @@ use crate::artifacts;
 use crate::aws::lambda::VersionConfiguration;
 use crate::aws::{Aws, SdkContext};
 use crate::error::{Error, Result};
+use crate::logs;
 
 #[derive(Debug)]
 pub struct LocalFunction {
     child: Child,
     pub url: String,
     pub log: PathBuf,
+    /// Ships the log file's lines to the function's log group.
+    logs: logs::Shipper,
 }
 
 /// Downloads (once) and unpacks the version's binary under `cache_dir/<sha>/bootstrap`.
@@ -127,7 +134,9 @@ impl LocalFunction {
             .env("AWS_ACCESS_KEY_ID", &role.access_key_id)
             .env("AWS_SECRET_ACCESS_KEY", &role.secret_access_key)
             .env("AWS_SESSION_TOKEN", &role.session_token)
-            .env("LOG_FORMAT", "text")
+            // On Lambda the runtime logs JSON (the template sets LOG_FORMAT=json, and JSON is its
+            // default there); locally its default would be text.
+            .env("LOG_FORMAT", version.environment.get("LOG_FORMAT").map_or("json", String::as_str))
             // The child's stdin is a pipe we never write to and never close: when this process
             // dies, even by SIGKILL, the kernel closes it and the function exits.
             .env("TWIN_EXIT_WITH_STDIN", "1")
@@ -136,7 +145,19 @@ impl LocalFunction {
             .stderr(log_file)
             .kill_on_drop(true);
         let child = command.spawn().with_context(|| format!("failed to start {}", binary.display()))?;
-        let mut function = LocalFunction { child, url, log };
+        let shipper = logs::Shipper::start(
+            aws.logs_as(aws_sdk_cloudwatchlogs::config::Credentials::new(
+                role.access_key_id,
+                role.secret_access_key,
+                Some(role.session_token),
+                None,
+                "twin-function-role",
+            )),
+            version.log_group.clone().unwrap_or_else(|| logs::default_log_group(&version.function_arn)),
+            logs::lambda_stream_name(&version.version, chrono::Utc::now()),
+            log.clone(),
+        );
+        let mut function = LocalFunction { child, url, log, logs: shipper };
         function.wait_until_healthy().await?;
         Ok(function)
     }
@@ -181,7 +202,9 @@ impl LocalFunction {
         }
     }
 
+    /// Stops the function, then ships its last lines.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+        self.logs.finish().await;
     }
 }

@@ -49,6 +49,15 @@ impl Printer {
         let _ = written;
     }
 
+    /// One line of a streamed result (`logs`: an event as text, or as one JSON document per
+    /// line), flushed at once so a follower sees it. An error means stdout is gone
+    /// (`twinctl logs … | head`), and the caller stops.
+    pub fn line(&self, line: &str) -> std::io::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{line}")?;
+        stdout.flush()
+    }
+
     /// A note on stderr (suppressed by -q).
     pub fn note(&self, message: impl AsRef<str>) {
         if !self.quiet {

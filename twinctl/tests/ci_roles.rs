@@ -139,6 +139,21 @@ fn the_execution_role_writes_roles_only_with_the_boundary_attached() {
     }
 }
 
+#[test]
+fn the_function_role_and_its_boundary_allow_what_twinctl_writes_on_the_functions_behalf() {
+    let template = template();
+    let boundary = &template["Resources"]["FunctionBoundary"]["Properties"]["PolicyDocument"]["Statement"];
+    let boundary: Vec<&Mapping> = items(boundary).into_iter().filter_map(Value::as_mapping).collect();
+    let bounded = actions(&boundary, "Allow");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../templates/twin.yaml");
+    let twin: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let granted = actions(&statements(&twin, "FunctionRole"), "Allow");
+    for action in twinctl::aws::permissions::function_actions() {
+        assert!(bounded.contains(action), "the function boundary does not allow {action}");
+        assert!(granted.contains(action), "the function role (twin.yaml) does not grant {action}");
+    }
+}
+
 fn denied_resources(template: &Value, role: &str, action: &str) -> Vec<String> {
     statements(template, role)
         .into_iter()

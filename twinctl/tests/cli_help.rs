@@ -31,6 +31,7 @@ fn help_of_every_command_is_stable() {
         "cost",
         "serve",
         "secrets",
+        "logs",
         "completions",
     ];
     for name in commands {

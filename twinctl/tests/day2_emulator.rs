@@ -1,10 +1,11 @@
-//! Day-2 commands against the local AWS emulator: `secrets set|status`.
+//! Day-2 commands against the local AWS emulator: `secrets set|status`, `logs`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::io::Write;
 use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
@@ -72,4 +73,147 @@ fn secrets_on_an_environment_without_a_stack_say_to_deploy_first() {
     let output = run_with_stdin(&project, &["secrets", "set", "local"], KEY);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(!stderr(&output).contains("0123456789abcdef"), "{}", stderr(&output));
+}
+
+#[test]
+fn status_reports_what_changed_behind_twinctls_back_and_check_exits_3() {
+    let project = Project::new(2);
+    project.bootstrap();
+    project.deploy(&project.bundle("a", ""));
+    project.deploy(&project.bundle("b", ""));
+
+    let clean = project.run(&["status", "local", "--check", "--output", "json"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    let report: Value = serde_json::from_slice(&clean.stdout).unwrap();
+    assert_eq!(report["drift"]["drifted"], false, "{report}");
+    assert_eq!(report["drift"]["stack"]["status"], "not_checked");
+
+    // By hand: a site object rewritten, the alias moved back a version, a stray file added.
+    let site = report["outputs"]["FrontendBucketName"].as_str().unwrap().to_owned();
+    let function = report["outputs"]["FunctionName"].as_str().unwrap().to_owned();
+    with_emulator(|sdk| async move {
+        let s3 = s3_client(&sdk);
+        for (key, body) in [("index.html", "<!doctype html><title>defaced</title>"), ("stray.txt", "hello")] {
+            s3.put_object()
+                .bucket(&site)
+                .key(key)
+                .body(aws_sdk_s3::primitives::ByteStream::from(body.as_bytes().to_vec()))
+                .send()
+                .await
+                .unwrap();
+        }
+        let lambda = aws_sdk_lambda::Client::new(&sdk);
+        lambda.update_alias().function_name(&function).name("live").function_version("1").send().await.unwrap();
+    });
+
+    let drifted = project.run(&["status", "local", "--check", "--output", "json"]);
+    assert_eq!(drifted.status.code(), Some(3), "drift with --check exits 3: {}", stderr(&drifted));
+    let report: Value = serde_json::from_slice(&drifted.stdout).unwrap();
+    let drift = &report["drift"];
+    assert_eq!(drift["drifted"], true, "{report}");
+    assert_eq!(drift["site"]["changed"], serde_json::json!(["index.html"]), "{drift}");
+    assert_eq!(drift["site"]["added"], serde_json::json!(["stray.txt"]), "{drift}");
+    assert_eq!(drift["site"]["missing"], serde_json::json!([]), "{drift}");
+    assert_eq!(drift["alias"]["live_version"], "1", "{drift}");
+    assert_eq!(drift["alias"]["recorded_version"], "2", "{drift}");
+    assert!(drift["persona"].is_null(), "the persona was not touched: {drift}");
+
+    // Without --check the same report exits 0, and the text names what drifted.
+    let text = project.run(&["status", "local"]);
+    assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("DRIFTED") && text.contains("site changed: index.html"), "{text}");
+
+    // CloudFormation's drift detection: the emulator has none, and says so instead of "in sync".
+    let stack = project.json(&["status", "local", "--drift"]);
+    let status = stack["drift"]["stack"]["status"].as_str().unwrap();
+    assert!(matches!(status, "unsupported" | "in_sync" | "drifted"), "{stack}");
+    if status == "unsupported" {
+        assert!(stack["drift"]["stack"]["reason"].is_string(), "{stack}");
+    }
+}
+
+/// The JSON lines of `twinctl logs local --output json ARGS`, asked again for a few seconds until
+/// `complete` holds: a local function's lines are shipped in batches while it runs.
+fn log_lines(project: &Project, args: &[&str], complete: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut all = vec!["logs", "local", "--output", "json"];
+        all.extend(args);
+        let output = project.run(&all);
+        assert!(output.status.success(), "twinctl {all:?} failed:\n{}", stderr(&output));
+        let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}")))
+            .collect();
+        if complete(&lines) || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn has_message(lines: &[Value], message: &str) -> bool {
+    lines.iter().any(|line| line["message"] == message)
+}
+
+#[test]
+fn logs_find_a_request_by_correlation_id_in_order_and_errors_without_info_lines() {
+    let project = Project::new(0);
+    project.bootstrap();
+    // The deploy's smoke test runs the version on this machine and sends it GET /api/health?deep=1
+    // with the correlation id `twinctl-smoke-test`; the version's lines are shipped to the
+    // function's log group in the emulator, as Lambda would write them.
+    project.deploy(&project.bundle("a", ""));
+
+    let request =
+        log_lines(&project, &["--correlation-id", "twinctl-smoke-test"], |lines| has_message(lines, "request served"));
+    assert!(has_message(&request, "request served"), "{request:#?}");
+    assert!(request.iter().all(|line| line["span"]["correlation_id"] == "twinctl-smoke-test"), "{request:#?}");
+    assert!(request.iter().all(|line| line["span"]["path"] == "/api/health"), "{request:#?}");
+    let times: Vec<i64> = request.iter().map(|line| line["log_timestamp"].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "in order: {times:?}");
+    // Lambda's stream naming: YYYY/MM/DD/[VERSION] and 32 hex digits.
+    let stream = request[0]["log_stream"].as_str().unwrap();
+    let (day, rest) = stream.split_at("2026/01/02".len());
+    assert!(day.bytes().all(|b| b.is_ascii_digit() || b == b'/'), "{stream}");
+    let hex = rest.strip_prefix("/[1]").unwrap_or_else(|| panic!("not version 1's stream: {stream}"));
+    assert!(hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()), "{stream}");
+
+    // A version whose deep health check fails logs an ERROR line for the smoke request.
+    let broken = project.run(&[
+        "deploy",
+        "local",
+        "--artifacts",
+        project.bundle("b", "export S3_PERSONA_KEY=nobody.txt").to_str().unwrap(),
+    ]);
+    assert_eq!(broken.status.code(), Some(1), "{}", stderr(&broken));
+
+    let errors = log_lines(&project, &["--level", "error"], |lines| has_message(lines, "deep health check failed"));
+    assert!(has_message(&errors, "deep health check failed"), "{errors:#?}");
+    assert!(errors.iter().all(|line| line["level"] == "ERROR"), "info lines hidden: {errors:#?}");
+    let everything = log_lines(&project, &[], |lines| has_message(lines, "deep health check failed"));
+    assert!(everything.iter().any(|line| line["level"] == "INFO"), "there were info lines to hide: {everything:#?}");
+    let failed = log_lines(&project, &["--grep", "deep health check failed"], |lines| !lines.is_empty());
+    assert!(
+        !failed.is_empty() && failed.iter().all(|line| line["message"] == "deep health check failed"),
+        "{failed:#?}"
+    );
+
+    // As text: time, level, correlation id, message, fields.
+    let text = project.run(&["logs", "local", "--level", "error"]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(text.lines().any(|line| line.contains(" ERROR [twinctl-smoke-test] deep health check failed ")), "{text}");
+}
+
+#[test]
+fn logs_of_an_environment_without_a_stack_say_to_deploy_first() {
+    let project = Project::new(0);
+    let output = project.run(&["logs", "local"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("twinctl deploy local"), "{}", stderr(&output));
+    let since = project.run(&["logs", "local", "--since", "yesterday"]);
+    assert_eq!(since.status.code(), Some(1), "{}", stderr(&since));
+    assert!(stderr(&since).contains("--since"), "{}", stderr(&since));
 }

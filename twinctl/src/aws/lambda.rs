@@ -49,6 +49,10 @@ pub struct VersionConfiguration {
     /// dead-letter, VPC, logging) — not RevisionId, LastModified or State, which change without
     /// changing what runs.
     pub configuration_sha256: String,
+    /// The log group of the version's LoggingConfig, when Lambda names one; without it Lambda
+    /// writes to `/aws/lambda/<function name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_group: Option<String>,
 }
 
 impl VersionConfiguration {
@@ -82,6 +86,7 @@ impl VersionConfiguration {
             code_sha256: output.code_sha256().unwrap_or_default().to_owned(),
             environment,
             configuration_sha256: hex::encode(Sha256::digest(described.to_string().as_bytes())),
+            log_group: output.logging_config().and_then(|l| l.log_group()).map(str::to_owned),
         }
     }
 }

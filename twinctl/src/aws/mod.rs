@@ -91,6 +91,25 @@ impl Aws {
         aws_sdk_cloudwatch::Client::from_conf(config)
     }
 
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        let config = aws_sdk_cloudwatchlogs::config::Builder::from(&self.sdk)
+            .interceptor(self.requests.interceptor("logs"))
+            .build();
+        aws_sdk_cloudwatchlogs::Client::from_conf(config)
+    }
+
+    /// CloudWatch Logs as a function's execution role: a locally run version's log lines are
+    /// written with its role's session, as the Lambda service writes them, never with the
+    /// deployer's credentials. Its requests are recorded (the emulator tests check them against
+    /// `permissions::ON_BEHALF_OF_THE_FUNCTION`) but not counted as twinctl's own.
+    pub fn logs_as(&self, credentials: aws_sdk_cloudwatchlogs::config::Credentials) -> aws_sdk_cloudwatchlogs::Client {
+        let config = aws_sdk_cloudwatchlogs::config::Builder::from(&self.sdk)
+            .credentials_provider(credentials)
+            .interceptor(requests::RequestCount::default().interceptor("logs"))
+            .build();
+        aws_sdk_cloudwatchlogs::Client::from_conf(config)
+    }
+
     pub fn secretsmanager(&self) -> aws_sdk_secretsmanager::Client {
         let config = aws_sdk_secretsmanager::config::Builder::from(&self.sdk)
             .interceptor(self.requests.interceptor("secretsmanager"))

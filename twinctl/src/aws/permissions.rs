@@ -1,9 +1,12 @@
 //! The IAM actions twinctl needs, declared once, per operation it calls.
 //!
-//! [`CI`] is what the CI commands (deploy, diff, status, releases, rollback) call: the deploy
-//! role in `templates/environment-access.yaml` grants exactly the actions listed here (a test
-//! compares them), and every operation the emulator tests record must appear here or in
-//! [`ADMIN_ONLY`]. [`ADMIN_ONLY`] is what twinctl calls that the CI roles deliberately lack.
+//! [`CI`] is what the CI commands (deploy, diff, status, releases, rollback, logs) call: the
+//! deploy role in `templates/environment-access.yaml` grants exactly the actions listed here (a
+//! test compares them), and every operation the emulator tests record must appear in one of the
+//! three lists. [`ADMIN_ONLY`] is what twinctl calls that the CI roles deliberately lack.
+//! [`ON_BEHALF_OF_THE_FUNCTION`] is what twinctl calls as the function's execution role, in the
+//! Lambda service's place (shipping a locally run version's log lines): the function role and
+//! its boundary grant it, never a CI role.
 //!
 //! Actions follow the Service Authorization Reference ("Actions, resources, and condition keys
 //! for <service>"): e.g. HEAD Object is `s3:GetObject` (`s3:GetObjectVersion` with a versionId),
@@ -64,6 +67,8 @@ pub const CI: &[Needed] = &[
     // encrypted with the stack's key, so reading it also decrypts (through Secrets Manager only).
     op("secretsmanager", "GetSecretValue", &["secretsmanager:GetSecretValue", "kms:Decrypt"]),
     op("cloudfront", "GetInvalidation", &["cloudfront:GetInvalidation"]),
+    // `twinctl logs`: the function's log group only.
+    op("logs", "FilterLogEvents", &["logs:FilterLogEvents"]),
 ];
 
 /// What twinctl calls that no CI role may: deleting a stack (a failed first create is removed
@@ -74,11 +79,35 @@ pub const ADMIN_ONLY: &[Needed] = &[
     // PutSecretValue encrypts with the secret's key through Secrets Manager (kms:GenerateDataKey).
     op("secretsmanager", "PutSecretValue", &["secretsmanager:PutSecretValue", "kms:GenerateDataKey"]),
     op("secretsmanager", "DescribeSecret", &["secretsmanager:DescribeSecret"]),
+    // `status --drift`: CloudFormation reads every resource with the caller's credentials, which
+    // the CI roles deliberately lack; `status --check` without it is CI's drift check.
+    op(
+        "cloudformation",
+        "DetectStackDrift",
+        &["cloudformation:DetectStackDrift", "cloudformation:DetectStackResourceDrift"],
+    ),
+    op("cloudformation", "DescribeStackDriftDetectionStatus", &["cloudformation:DescribeStackDriftDetectionStatus"]),
+    op("cloudformation", "DescribeStackResourceDrifts", &["cloudformation:DescribeStackResourceDrifts"]),
 ];
+
+/// What twinctl calls with a function's role session, as Lambda would for the function: a
+/// version run locally against the emulator has its log lines written to its log group
+/// (Lambda's stream naming, `local_function.rs`). The function role (`templates/twin.yaml`
+/// WriteOwnLogs) and the boundary (`environment-access.yaml` FunctionLogs) grant these.
+pub const ON_BEHALF_OF_THE_FUNCTION: &[Needed] =
+    &[op("logs", "CreateLogStream", &["logs:CreateLogStream"]), op("logs", "PutLogEvents", &["logs:PutLogEvents"])];
 
 /// The declared entry of an operation, if any.
 pub fn lookup(service: &str, operation: &str) -> Option<&'static Needed> {
-    CI.iter().chain(ADMIN_ONLY).find(|n| n.service == service && n.operation == operation)
+    CI.iter()
+        .chain(ADMIN_ONLY)
+        .chain(ON_BEHALF_OF_THE_FUNCTION)
+        .find(|n| n.service == service && n.operation == operation)
+}
+
+/// Every IAM action twinctl uses as the function's role.
+pub fn function_actions() -> BTreeSet<&'static str> {
+    ON_BEHALF_OF_THE_FUNCTION.iter().flat_map(|n| n.actions.iter().copied()).collect()
 }
 
 /// Every IAM action the CI commands need.
@@ -93,7 +122,7 @@ mod tests {
     #[test]
     fn every_operation_is_declared_once_and_actions_are_service_prefixed() {
         let mut seen = BTreeSet::new();
-        for needed in CI.iter().chain(ADMIN_ONLY) {
+        for needed in CI.iter().chain(ADMIN_ONLY).chain(ON_BEHALF_OF_THE_FUNCTION) {
             assert!(seen.insert((needed.service, needed.operation)), "{needed:?} declared twice");
             for action in needed.actions {
                 let (service, name) = action.split_once(':').expect("service:Action");
@@ -104,5 +133,8 @@ mod tests {
         assert!(lookup("s3", "ListObjectsV2").is_some());
         assert!(lookup("s3", "DeleteBucket").is_none());
         assert!(!ci_actions().contains("cloudformation:DeleteStack"), "CI never deletes a stack");
+        assert!(lookup("logs", "PutLogEvents").is_some(), "declared, on the function's behalf");
+        assert!(!ci_actions().contains("logs:PutLogEvents"), "a CI role never writes the function's logs");
+        assert!(function_actions().contains("logs:PutLogEvents"));
     }
 }

@@ -6,6 +6,7 @@ pub mod completions;
 pub mod cost;
 pub mod deploy;
 pub mod diff;
+pub mod logs;
 pub mod releases;
 pub mod rollback;
 pub mod secrets;

@@ -1,14 +1,16 @@
 //! `twinctl status <env>`: the stack's status and outputs, the live version, the release now
-//! current and the newest release (which differs when the last deploy failed).
+//! current and the newest release (which differs when the last deploy failed), and drift from
+//! the current release ([`crate::drift`]); `--check` exits 3 when anything drifted.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::aws::lambda;
-use crate::cli::EnvArgs;
+use crate::cli::StatusArgs;
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::drift::{self, Drift};
+use crate::error::{Error, Exit, Result};
 use crate::release::{self, Release};
 
 #[derive(Debug, Serialize)]
@@ -22,9 +24,11 @@ struct Status {
     alias_routing: Option<lambda::AliasRouting>,
     current_release: Option<Release>,
     last_release: Option<Release>,
+    /// What differs from the current release; None before the first release.
+    drift: Option<Drift>,
 }
 
-pub async fn run(ctx: &Context, args: &EnvArgs) -> Result<()> {
+pub async fn run(ctx: &Context, args: &StatusArgs) -> Result<Exit> {
     let target = ctx.target(&args.env).await?;
     let (current_release, last_release) = match &target.artifacts_bucket {
         Some(bucket) => {
@@ -37,7 +41,18 @@ pub async fn run(ctx: &Context, args: &EnvArgs) -> Result<()> {
         Some(function) => lambda::alias_routing(&target.aws.lambda(), function).await?,
         None => None,
     };
+    let mut drift = match &current_release {
+        Some(release) => Some(drift::detect(&target, release, alias_routing.as_ref()).await?),
+        None => None,
+    };
+    if args.drift && target.stack.is_some() {
+        let stack = drift::detect_stack(&target, &target.stack_name).await?;
+        let report = drift.get_or_insert_with(Drift::default);
+        report.drifted |= stack.status == "drifted";
+        report.stack = stack;
+    }
     let status = Status {
+        drift,
         alias_routing,
         environment: args.env.clone(),
         stack: target.stack_name.clone(),
@@ -54,7 +69,8 @@ pub async fn run(ctx: &Context, args: &EnvArgs) -> Result<()> {
             format!("deploy it with `twinctl deploy {}`", args.env),
         ));
     }
-    Ok(())
+    let drifted = status.drift.as_ref().is_some_and(|d| d.drifted);
+    Ok(if args.check && drifted { Exit::Changes } else { Exit::Success })
 }
 
 fn describe(release: &Option<Release>) -> String {
@@ -91,8 +107,60 @@ fn render(status: &Status) -> String {
     if status.last_release.as_ref().map(|r| &r.id) != status.current_release.as_ref().map(|r| &r.id) {
         text.push_str(&format!("  last release:    {}\n", describe(&status.last_release)));
     }
+    if let Some(drift) = &status.drift {
+        text.push_str(&render_drift(drift));
+    }
     for (key, value) in &status.outputs {
         text.push_str(&format!("  {key}: {value}\n"));
+    }
+    text
+}
+
+fn render_drift(drift: &Drift) -> String {
+    if !drift.drifted {
+        let stack = match drift.stack.status.as_str() {
+            "not_checked" => " (stack resources not checked: --drift)".to_owned(),
+            "in_sync" => String::new(),
+            other => format!(
+                " (stack resources: {other}{})",
+                drift.stack.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+            ),
+        };
+        return format!("  drift:           none{stack}\n");
+    }
+    let mut text = "  drift:           DRIFTED from the current release\n".to_owned();
+    if let Some(alias) = &drift.alias {
+        text.push_str(&format!(
+            "    alias live serves version {} (the release recorded {})\n",
+            alias.live_version, alias.recorded_version
+        ));
+    }
+    for (version, weight) in &drift.routing_weights {
+        text.push_str(&format!("    alias live sends {:.0}% to version {version}\n", weight * 100.0));
+    }
+    for (what, keys) in
+        [("added", &drift.site.added), ("changed", &drift.site.changed), ("missing", &drift.site.missing)]
+    {
+        if !keys.is_empty() {
+            text.push_str(&format!("    site {what}: {}\n", keys.join(", ")));
+        }
+    }
+    if let Some(persona) = &drift.persona {
+        text.push_str(&format!(
+            "    persona {} is version {} (the release recorded {})\n",
+            persona.key,
+            persona.current_version.as_deref().unwrap_or("gone"),
+            persona.recorded_version.as_deref().unwrap_or("-")
+        ));
+    }
+    for resource in &drift.stack.resources {
+        text.push_str(&format!(
+            "    stack resource {} ({}): {}\n",
+            resource.logical_id, resource.resource_type, resource.drift
+        ));
+    }
+    if let Some(reason) = &drift.stack.reason {
+        text.push_str(&format!("    stack resources: {} ({reason})\n", drift.stack.status));
     }
     text
 }
