@@ -74,10 +74,11 @@ def make_project(work: Path, files: int) -> Path:
     return work
 
 
-def write_function(bundle: Path) -> dict:
+def write_function(bundle: Path, variant: str = "") -> dict:
     """The benchmark function (a script running the release twin-runtime) zipped into `bundle`;
-    returns the bundle manifest's `function` entry."""
-    script = f"#!/bin/sh\nexec \"{RUNTIME}\" \"$@\"\n".encode()
+    returns the bundle manifest's `function` entry. A `variant` makes a different zip (a new version)."""
+    comment = f"# {variant}\n" if variant else ""
+    script = f"#!/bin/sh\n{comment}exec \"{RUNTIME}\" \"$@\"\n".encode()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         info = zipfile.ZipInfo("bootstrap")

@@ -8,9 +8,6 @@ runs there with the administrator's keys (.twin/emulator/admin.env): the checks 
 whoever asks; only the verdicts differ.
 """
 
-import base64
-import hashlib
-import io
 import json
 import os
 import statistics
@@ -18,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import bench_deploy as base
@@ -61,23 +57,11 @@ def timed(project: Path, env: dict, *args: str) -> float:
 
 
 def bundle(project: Path, variant: str) -> Path:
-    """A bundle whose function zip differs per variant (a comment in its script)."""
+    """A bundle whose function zip differs per variant."""
     directory = base.make_bundle(project, with_site=False)
     manifest = json.loads((directory / "bundle.json").read_text())
     (directory / manifest["function"]["zip"]).unlink()
-    script = f"#!/bin/sh\n# {variant}\nexec \"{base.RUNTIME}\" \"$@\"\n".encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        info = zipfile.ZipInfo("bootstrap")
-        info.external_attr = 0o755 << 16
-        archive.writestr(info, script)
-    data = buffer.getvalue()
-    digest = hashlib.sha256(data).digest()
-    name = f"function-{digest.hex()[:16]}.zip"
-    (directory / name).write_bytes(data)
-    manifest["function"] = {
-        "zip": name, "sha256": digest.hex(), "code_sha256": base64.b64encode(digest).decode(), "bytes": len(data),
-    }
+    manifest["function"] = base.write_function(directory, variant)
     manifest["architecture"] = "arm64" if os.uname().machine == "aarch64" else "x86_64"
     (directory / "bundle.json").write_text(json.dumps(manifest))
     return directory

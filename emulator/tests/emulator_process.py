@@ -82,6 +82,20 @@ def clients(endpoint: str, region: str) -> Callable[[str], Any]:
     return client
 
 
+def signed_client(
+    url: str, service: str, key_id: str, secret: str, token: str | None = None, region: str = "us-east-1"
+) -> Any:
+    """A boto3 client at `url` signing with these keys (an enforcing emulator checks them)."""
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=region,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+    )
+
+
 def admin_keys(state_dir: Path) -> dict[str, str]:
     """The enforcing emulator's administrator credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)."""
     lines = (state_dir / "admin.env").read_text().splitlines()

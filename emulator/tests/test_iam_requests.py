@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import cbor2
 import pytest
 from botocore.auth import SigV4Auth
@@ -28,7 +27,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from emulator_process import admin_keys, running_emulator
+from emulator_process import admin_keys, running_emulator, signed_client
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -54,14 +53,7 @@ def admin(state: tuple[str, Path]) -> Callable[[str], Any]:
 
 def client_factory(url: str, key_id: str, secret: str, token: str | None = None) -> Callable[[str], Any]:
     def client(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=url,
-            region_name=REGION,
-            aws_access_key_id=key_id,
-            aws_secret_access_key=secret,
-            aws_session_token=token,
-        )
+        return signed_client(url, service, key_id, secret, token, REGION)
 
     return client
 

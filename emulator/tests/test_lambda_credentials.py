@@ -11,11 +11,10 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from emulator_process import admin_keys, running_emulator
+from emulator_process import admin_keys, running_emulator, signed_client
 
 REGION = "us-east-1"
 TRUST_LAMBDA = {
@@ -25,13 +24,8 @@ TRUST_LAMBDA = {
 
 
 def client(url: str, service: str, keys: dict[str, str]) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name=REGION,
-        aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=keys.get("AWS_SESSION_TOKEN"),
+    return signed_client(
+        url, service, keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"], keys.get("AWS_SESSION_TOKEN"), REGION
     )
 
 

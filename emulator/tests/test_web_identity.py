@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from emulator_process import admin_keys, running_emulator
+from emulator_process import admin_keys, running_emulator, signed_client
 from twin_emulator import oidc_issuer
 
 REGION = "us-east-1"
@@ -62,14 +62,7 @@ def admin(state: tuple[str, Path]) -> Callable[[str], Any]:
 
 
 def client(url: str, service: str, key_id: str, secret: str, token: str | None = None) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name=REGION,
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-        aws_session_token=token,
-    )
+    return signed_client(url, service, key_id, secret, token, REGION)
 
 
 def deploy_role(admin: Callable[[str], Any], environment: str, repository: str = "octo/twin") -> str:

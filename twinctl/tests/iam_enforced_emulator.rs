@@ -235,9 +235,22 @@ fn the_ci_path_deploys_the_twin_as_the_environments_deploy_role() {
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["function_version"], "1", "{report}");
 
-    // The same role reads what it deployed.
-    let status = enforced.json_as(&keys, &["status", "local"]);
+    // The same role reads what it deployed, checks it for drift (CI's scheduled check) and reads
+    // the smoke request's log lines, which the function shipped as its own role.
+    let status = enforced.json_as(&keys, &["status", "local", "--check"]);
     assert_eq!(status["live_version"], "1", "{status}");
+    assert_eq!(status["drift"]["drifted"], false, "{status}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let logs =
+            enforced.run_as(&keys, &["logs", "local", "--correlation-id", "twinctl-smoke-test", "--output", "json"]);
+        assert!(logs.status.success(), "the deploy role reads the function's logs: {}", stderr(&logs));
+        if String::from_utf8_lossy(&logs.stdout).contains("request served") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the smoke request's lines never arrived: {}", stderr(&logs));
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
 
 #[test]
