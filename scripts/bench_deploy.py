@@ -58,7 +58,7 @@ def make_project(work: Path, files: int) -> Path:
     (work / "me.txt").write_text("I am the benchmark twin.\n")
     (work / "twinctl.yaml").write_text(
         f"project: {name}\n"
-        f"templates:\n  stack: {ROOT}/templates/twin.yaml\n  bootstrap: {ROOT}/templates/bootstrap.yaml\n"
+        f"templates:\n  stack: {ROOT}/templates/twin.yaml\n  data: {ROOT}/templates/twin-data.yaml\n  bootstrap: {ROOT}/templates/bootstrap.yaml\n"
         f"  access: {ROOT}/templates/environment-access.yaml\n"
         "persona: me.txt\n"
         "frontend:\n  directory: site\n  output: site\n"

@@ -141,7 +141,9 @@ def test_environment_without_a_repository_has_no_deploy_role(
     assert {s["Sid"] for s in boundary["Statement"]} == {
         "FunctionLogs", "Memory", "MemoryListing", "Secret", "SecretDecryption", "Models",
     }
-    assert statement(boundary, "Memory")["Resource"] == "arn:aws:s3:::twin-local-memorybucket-*/*"
+    # The memory bucket is the data stack's (twin-local-data): its generated name starts with that stack's.
+    assert statement(boundary, "Memory")["Resource"] == "arn:aws:s3:::twin-local-data-memorybucket-*/*"
+    assert statement(boundary, "MemoryListing")["Resource"] == "arn:aws:s3:::twin-local-data-memorybucket-*"
 
     execution_role = iam.get_role(RoleName=f"twin-ci-local-cfn-{REGION}")["Role"]
     assert execution_role["Arn"] == values["ExecutionRoleArn"]
@@ -290,9 +292,16 @@ def test_environments_side_by_side_share_nothing(aws: Any, environments: dict[st
 
     # ... and the staging deploy role does name staging's own.
     deploy_policy = inline_policies(iam, f"twin-ci-staging-deploy-{REGION}")["deploy-one-environment"]
-    assert statement(deploy_policy, "TheTwinStack")["Resource"] == (
-        f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/twin-staging/*"
-    )
+    # Both of the environment's twin stacks: the app stack and its data stack.
+    assert statement(deploy_policy, "TheTwinStack")["Resource"] == [
+        f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/twin-staging/*",
+        f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/twin-staging-data/*",
+    ]
+    memory = "arn:aws:s3:::twin-staging-data-memorybucket-*"
+    assert f"{memory}/persona/me.txt" in statement(deploy_policy, "SyncTheSite")["Resource"]
+    assert statement(deploy_policy, "ListPersonaVersions")["Resource"] == memory
+    never_escalate = inline_policies(iam, f"twin-ci-staging-deploy-{REGION}")["never-escalate"]
+    assert statement(never_escalate, "DenyDeletingMemory")["Resource"] == [memory, f"{memory}/sessions/*"]
     releases = statement(deploy_policy, "ThisEnvironmentsLockAndReleases")["Resource"]
     assert all("/locks/staging.json" in r or "/releases/staging/" in r for r in releases)
 

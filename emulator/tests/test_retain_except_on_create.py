@@ -5,8 +5,9 @@ AWS CloudFormation, "DeletionPolicy attribute"
 RetainExceptOnCreate behaves like Retain for every stack operation except the one that created the
 resource: when that operation is rolled back, CloudFormation deletes the resource; deleting the stack
 (or dropping the resource from the template) keeps it. Plain Retain keeps the resource even when the
-create that made it rolls back, which is why a retried first deploy of templates/twin.yaml used to fail
-with "already exists" on its named secret and log groups.
+create that made it rolls back, which is why a retried first deploy of the twin's data (now
+templates/twin-data.yaml, then still in templates/twin.yaml) used to fail with "already exists" on its named
+secret and log groups.
 
 The emulator runs as a subprocess (`python -m twin_emulator`, as `scripts/emulator start` runs it) on a
 free port of its own; every check goes through the service APIs with boto3.
@@ -20,15 +21,21 @@ import io
 import time
 import uuid
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from emulator_process import clients, running_emulator
+from twin_stacks import (
+    APP_TEMPLATE,
+    DATA_TEMPLATE,
+    app_parameters,
+    data_parameters,
+    data_stack_name,
+    deploy_environment,
+    outputs,
+)
 
-EMULATOR_DIR = Path(__file__).resolve().parents[1]
-TEMPLATES = EMULATOR_DIR.parent / "templates"
 REGION = "us-east-1"
 CODE_BUCKET = "retain-except-on-create-code"
 CODE_KEY = "function.zip"
@@ -297,38 +304,91 @@ def test_a_failed_update_deletes_only_what_it_created(aws: Any, code_bucket: str
     forget(aws, name)
 
 
-def test_twin_yaml_a_failed_first_deploy_leaves_nothing_behind_for_the_retry(aws: Any, code_bucket: str) -> None:
-    """templates/twin.yaml, unchanged: its retained resources (RetainExceptOnCreate) go with a failed create."""
-    cfn, s3, kms = aws("cloudformation"), aws("s3"), aws("kms")
-    body = (TEMPLATES / "twin.yaml").read_text()
-    parameters = {"ProjectName": "roec", "EnvironmentName": "staging", "CodeBucket": code_bucket,
-                  "LlmProvider": "offline", "Architecture": "x86_64"}
+def test_twin_data_yaml_a_failed_first_deploy_leaves_nothing_behind_for_the_retry(
+    aws: Any, code_bucket: str
+) -> None:
+    """templates/twin-data.yaml, unchanged: its retained resources (RetainExceptOnCreate) go with a failed create."""
+    cfn, s3, kms, logs = aws("cloudformation"), aws("s3"), aws("kms"), aws("logs")
+    body = DATA_TEMPLATE.read_text()
+    stack_name = data_stack_name("roec-staging")
+    parameters = data_parameters({"ProjectName": "roec", "EnvironmentName": "staging"})
     buckets_before = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     keys_before = {k["KeyId"] for k in kms.list_keys()["Keys"]}
 
-    # The function's code is missing: Function fails after the key, secret, log groups and buckets exist.
-    stack = deploy(cfn, "roec-staging", body, {**parameters, "CodeKey": "missing.zip"})
+    # A log group of the API's name already exists (left by hand): ApiLogGroup, created last, after the key,
+    # the bucket, the secret and the function's log group, fails with "already exists".
+    squatter = "/aws/apigateway/roec-staging-api"
+    logs.create_log_group(logGroupName=squatter)
+    stack = deploy(cfn, stack_name, body, parameters)
     assert stack["StackStatus"] == "ROLLBACK_COMPLETE", stack.get("StackStatusReason")
+    assert stack["StackStatusReason"].startswith("The following resource(s) failed to create: [ApiLogGroup].")
     events = statuses(cfn, stack["StackId"])
+    assert events["ApiLogGroup"] == ["CREATE_IN_PROGRESS", "CREATE_FAILED"], events
     created = {lid for lid, seen in events.items() if "CREATE_COMPLETE" in seen}
     assert {"Key", "MemoryBucket", "LlmSecret", "FunctionLogGroup"} <= created, events
     for logical_id in {"Key", "MemoryBucket", "LlmSecret", "FunctionLogGroup", "ApiLogGroup"} & created:
         assert events[logical_id][-1] == "DELETE_COMPLETE", (logical_id, events[logical_id])
     assert secret_names(aws, "roec") == []
-    assert log_groups(aws, "roec") == set()
+    assert log_groups(aws, "roec") == {squatter}  # not the stack's: the rollback leaves it alone
     assert {b["Name"] for b in s3.list_buckets()["Buckets"]} == buckets_before
     keys = {k["KeyId"] for k in kms.list_keys()["Keys"]} - keys_before
     assert len(keys) == 1, keys  # KMS keeps a deleted key until its waiting period ends: PendingDeletion
     assert [kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] for k in keys] == ["PendingDeletion"]
 
-    # twinctl's retry: delete the ROLLBACK_COMPLETE stack and create it again under the same names.
+    # twinctl's retry (the squatter removed): delete the ROLLBACK_COMPLETE stack and create it again under
+    # the same names.
+    logs.delete_log_group(logGroupName=squatter)
     delete(cfn, stack)
-    stack = deploy(cfn, "roec-staging", body, {**parameters, "CodeKey": CODE_KEY})
+    stack = deploy(cfn, stack_name, body, parameters)
     assert stack["StackStatus"] == "CREATE_COMPLETE", (
         stack.get("StackStatusReason"),
-        [e.get("ResourceStatusReason") for e in cfn.describe_stack_events(StackName="roec-staging")["StackEvents"]
+        [e.get("ResourceStatusReason") for e in cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
          if e["ResourceStatus"].endswith("_FAILED")],
     )
-    assert sorted(secret_names(aws, "roec")) == ["roec/staging/llm-api-key", "roec/staging/origin-verify"]
+    assert secret_names(aws, "roec") == ["roec/staging/llm-api-key"]
     assert log_groups(aws, "roec") == {"/aws/lambda/roec-staging-api", "/aws/apigateway/roec-staging-api"}
 
+
+def test_twin_yaml_a_failed_first_deploy_keeps_the_data_and_the_retry_reattaches_it(
+    aws: Any, code_bucket: str
+) -> None:
+    """templates/twin.yaml, unchanged, after templates/twin-data.yaml: a failed first create of the app stack
+    takes its own resources with it and leaves the data stack's alone, and the retry attaches the same data."""
+    cfn, s3, kms = aws("cloudformation"), aws("s3"), aws("kms")
+    values = {"ProjectName": "roea", "EnvironmentName": "staging", "CodeBucket": code_bucket,
+              "LlmProvider": "offline", "Architecture": "x86_64"}
+
+    def apply(stack: str, body: str, parameters: dict[str, str]) -> dict[str, Any]:
+        return deploy(cfn, stack, body, parameters)
+
+    # The function's code is missing: Function fails after the origin secret, the role and the buckets exist.
+    data, app = deploy_environment(apply, "roea-staging", {**values, "CodeKey": "missing.zip"})
+    assert data["StackStatus"] == "CREATE_COMPLETE", data.get("StackStatusReason")
+    data_outputs = outputs(data)
+    assert app["StackStatus"] == "ROLLBACK_COMPLETE", app.get("StackStatusReason")
+    events = statuses(cfn, app["StackId"])
+    assert events["Function"] == ["CREATE_IN_PROGRESS", "CREATE_FAILED"], events
+    for logical_id in ("OriginVerifySecret", "FrontendBucket", "FunctionRole"):
+        assert events[logical_id][-1] == "DELETE_COMPLETE", (logical_id, events[logical_id])
+    # The data stack's resources are untouched.
+    assert secret_names(aws, "roea") == ["roea/staging/llm-api-key"]
+    assert log_groups(aws, "roea") == {"/aws/lambda/roea-staging-api", "/aws/apigateway/roea-staging-api"}
+    s3.head_bucket(Bucket=data_outputs["DataMemoryBucketName"])
+    assert kms.describe_key(KeyId=data_outputs["DataKeyArn"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+    # twinctl's retry: the data stack has nothing to change; the dead app stack is deleted and created again
+    # under the same names, with the same data.
+    delete(cfn, app)
+    app = deploy(cfn, "roea-staging", APP_TEMPLATE.read_text(),
+                 app_parameters({**values, "CodeKey": CODE_KEY}, data_outputs))
+    assert app["StackStatus"] == "CREATE_COMPLETE", (
+        app.get("StackStatusReason"),
+        [e.get("ResourceStatusReason") for e in cfn.describe_stack_events(StackName="roea-staging")["StackEvents"]
+         if e["ResourceStatus"].endswith("_FAILED")],
+    )
+    assert sorted(secret_names(aws, "roea")) == ["roea/staging/llm-api-key", "roea/staging/origin-verify"]
+    assert log_groups(aws, "roea") == {"/aws/lambda/roea-staging-api", "/aws/apigateway/roea-staging-api"}
+    app_outputs = outputs(app)
+    assert app_outputs["MemoryBucketName"] == data_outputs["DataMemoryBucketName"]
+    assert app_outputs["SecretArn"] == data_outputs["DataSecretArn"]
+    assert app_outputs["KeyArn"] == data_outputs["DataKeyArn"]

@@ -20,11 +20,13 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import CloudFormationBackend, cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
 import twin_emulator
 from twin_emulator import handler_permissions
+from twin_stacks import Deploy, data_stack_name, deploy_environment, outputs
 
 ACCOUNT = DEFAULT_ACCOUNT_ID
 REGION = "us-east-1"
@@ -339,7 +341,7 @@ def test_without_enforcement_the_role_is_not_checked(
     assert status(aws) == "CREATE_COMPLETE", events(aws)
 
 
-# --- the twin stack as environment-access.yaml's ExecutionRole -------------------------------------------
+# --- the twin stacks as environment-access.yaml's ExecutionRole ------------------------------------------
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
@@ -363,36 +365,73 @@ def twin_parameters(boundary: str, **extra: str) -> dict[str, str]:
             "AlarmEmail": "owner@example.com", **extra}
 
 
-def test_the_twin_stack_deploys_updates_and_deletes_as_the_execution_role(
+def deploy_as(aws: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch, role: str) -> Deploy:
+    """twin_stacks' `deploy`, under enforcement: CreateStack with `role` as RoleARN for a new stack, UpdateStack
+    (the stack keeps its role) for one that exists; a stack with nothing to update is left as it is."""
+    created: set[str] = set()
+
+    def apply(name: str, body: str, parameters: dict[str, str]) -> dict[str, Any]:
+        with enforcement(monkeypatch) as backend:
+            if name not in created:
+                backend.create_stack(name=name, template=body, parameters=parameters, role_arn=role)
+                created.add(name)
+            else:
+                try:
+                    backend.update_stack(name=name, template=body, role_arn=None, tags=None, parameters=[
+                        {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
+                except ValidationError as error:
+                    assert "No updates are to be performed." in str(error), error
+        return aws("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
+
+    return apply
+
+
+def failures(aws: Callable[[str], Any], stack_name: str) -> list[dict[str, Any]]:
+    return [e for e in aws("cloudformation").describe_stack_events(StackName=stack_name)["StackEvents"]
+            if "FAILED" in e["ResourceStatus"]]
+
+
+def test_the_twin_stacks_deploy_update_and_delete_as_the_execution_role(
     aws: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Both stacks of the environment, the data stack first (twin_stacks.deploy_environment), as twinctl
+    deploys them: environment-access.yaml's ExecutionRole runs the change sets of both."""
     role, boundary = execution_role(aws, monkeypatch)
-    twin = (TEMPLATES / "twin.yaml").read_text()
-    with enforcement(monkeypatch) as backend:
-        backend.create_stack(name=STACK, template=twin, parameters=twin_parameters(boundary), role_arn=role)
-    assert status(aws) == "CREATE_COMPLETE", [e for e in events(aws) if "FAILED" in e["ResourceStatus"]]
+    apply = deploy_as(aws, monkeypatch, role)
+    data_stack = data_stack_name(STACK)
+    data, app = deploy_environment(apply, STACK, twin_parameters(boundary))
+    assert data["StackStatus"] == "CREATE_COMPLETE", failures(aws, data_stack)
+    assert app["StackStatus"] == "CREATE_COMPLETE", failures(aws, STACK)
+    # The names the role's grants and the boundary are scoped by (environment-access.yaml).
+    assert outputs(data)["DataMemoryBucketName"].startswith(f"{data_stack}-memorybucket-")
+    assert outputs(app)["MemoryBucketName"] == outputs(data)["DataMemoryBucketName"]
 
-    # A release made live, as twinctl deploys one: the alias and its invoke permission appear.
+    # A release made live, as twinctl deploys one: the alias and its invoke permission appear; and the data
+    # stack's retention changes (LogRetentionDays reaches the data stack only).
     version = aws("lambda").publish_version(FunctionName="twin-local-api")["Version"]
-    update = [{"ParameterKey": k, "ParameterValue": v}
-              for k, v in twin_parameters(boundary, LiveVersion=version, LogRetentionDays="7").items()]
-    with enforcement(monkeypatch) as backend:
-        backend.update_stack(name=STACK, template=twin, role_arn=None, parameters=update, tags=None)
-    assert status(aws) == "UPDATE_COMPLETE", [e for e in events(aws) if "FAILED" in e["ResourceStatus"]]
+    data, app = deploy_environment(apply, STACK, twin_parameters(boundary, LiveVersion=version, LogRetentionDays="7"))
+    assert data["StackStatus"] == "UPDATE_COMPLETE", failures(aws, data_stack)
+    assert app["StackStatus"] == "UPDATE_COMPLETE", failures(aws, STACK)
+    assert aws("lambda").get_alias(FunctionName="twin-local-api", Name="live")["FunctionVersion"] == version
+    groups = aws("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/twin-local-api")["logGroups"]
+    assert [g["retentionInDays"] for g in groups] == [7]
 
-    with enforcement(monkeypatch) as backend:
-        backend.delete_stack(STACK)
+    # `twinctl destroy` deletes the app stack; the role may delete the data stack too, which keeps the data.
+    for stack_name in (STACK, data_stack):
+        with enforcement(monkeypatch) as backend:
+            backend.delete_stack(stack_name)
     assert not [s for s in aws("cloudformation").list_stacks()["StackSummaries"]
-                if s["StackName"] == STACK and s["StackStatus"] != "DELETE_COMPLETE"]
+                if s["StackName"] in (STACK, data_stack) and s["StackStatus"] != "DELETE_COMPLETE"]
+    assert aws("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/twin-local-api")["logGroups"]
+    assert aws("s3").head_bucket(Bucket=outputs(data)["DataMemoryBucketName"])
 
 
 def test_the_execution_role_creates_roles_only_with_the_boundary(
     aws: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     role, _ = execution_role(aws, monkeypatch)
-    with enforcement(monkeypatch) as backend:
-        backend.create_stack(name=STACK, template=(TEMPLATES / "twin.yaml").read_text(),
-                             parameters=twin_parameters(""), role_arn=role)
+    data, app = deploy_environment(deploy_as(aws, monkeypatch, role), STACK, twin_parameters(""))
+    assert data["StackStatus"] == "CREATE_COMPLETE"  # the data stack creates no role
     match = HANDLER_DENIAL.match(failure(aws, "FunctionRole", "CREATE_FAILED"))
     assert match and match["action"] == "iam:CreateRole" and match["service"] == "Iam"
     assert match["user"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/twin-ci-local-cfn-{REGION}/AWSCloudFormation"

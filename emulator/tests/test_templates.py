@@ -1,4 +1,6 @@
-"""Deploys templates/bootstrap.yaml and templates/twin.yaml, unchanged, to the extended emulator.
+"""Deploys templates/bootstrap.yaml and an environment's two twin stacks, templates/twin-data.yaml and
+templates/twin.yaml, unchanged, to the extended emulator (the data stack first, its outputs passed to the app
+stack, as twinctl deploys them: see twin_stacks.py).
 
 The emulator runs as a subprocess (`python -m twin_emulator`, as `scripts/emulator start` runs it)
 on a free port of its own, so these tests never touch an emulator someone else is using. Every
@@ -21,6 +23,17 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from emulator_process import clients, running_emulator
+from twin_stacks import (
+    APP_TEMPLATE,
+    DATA_OUTPUTS,
+    DATA_RESOURCES,
+    DATA_TEMPLATE,
+    RETAINED_DATA,
+    app_parameters,
+    data_parameters,
+    data_stack_name,
+    deploy_environment,
+)
 
 EMULATOR_DIR = Path(__file__).resolve().parents[1]
 TEMPLATES = EMULATOR_DIR.parent / "templates"
@@ -31,12 +44,22 @@ CODE_KEY = "twin-runtime.zip"
 NO_CHANGES = (
     "The submitted information didn't contain changes. Submit different information to create a change set."
 )
+# The environment's values, as twinctl gathers them: each stack takes the ones its template declares.
 TWIN_PARAMETERS = {
     "EnvironmentName": "local",
     "CodeBucket": CODE_BUCKET,
     "CodeKey": CODE_KEY,
     "LlmProvider": "offline",
     "Architecture": "x86_64",
+}
+DATA_STACK = data_stack_name("twin-local")
+# Data outputs of the right form, for checks that never get as far as creating anything.
+STAND_IN_DATA_OUTPUTS = {
+    "DataKeyArn": f"arn:aws:kms:{REGION}:123456789012:key/0b5c2f4e-1111-2222-3333-444455556666",
+    "DataMemoryBucketName": "twin-local-data-memorybucket-abc123",
+    "DataSecretArn": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:twin/local/llm-api-key-AbCdEf",
+    "DataFunctionLogGroupName": "/aws/lambda/twin-local-api",
+    "DataApiLogGroupName": "/aws/apigateway/twin-local-api",
 }
 ROUTE_KEYS = {"POST /api/chat", "POST /api/chat/stream", "GET /api/chat/history/{session_id}", "GET /api/health"}
 
@@ -110,6 +133,25 @@ def deploy(cfn: Any, stack_name: str, name: str, template: str, parameters: list
     assert described["ExecutionStatus"] == "AVAILABLE"
     cfn.execute_change_set(ChangeSetName=described["ChangeSetId"])
     return settle(cfn, stack_name)
+
+
+def apply_environment(cfn: Any, stack_name: str, name: str, values: dict[str, str], kind: str = "CREATE",
+                      app_template: str | None = None,
+                      data_template: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`twinctl deploy`: the data stack, then the app stack with the data stack's outputs, each by a change set
+    named `name`. On an update a stack with nothing to change is left as it is (twinctl's "no changes")."""
+
+    def apply(stack: str, template: str, parameters: dict[str, str]) -> dict[str, Any]:
+        described = change_set(cfn, stack, name, template, as_parameters(parameters), kind)
+        if kind == "UPDATE" and described["Status"] == "FAILED" and described.get("StatusReason") == NO_CHANGES:
+            cfn.delete_change_set(ChangeSetName=described["ChangeSetId"])
+            return settle(cfn, stack)
+        assert described["Status"] == "CREATE_COMPLETE", (stack, described.get("StatusReason"))
+        assert described["ExecutionStatus"] == "AVAILABLE"
+        cfn.execute_change_set(ChangeSetName=described["ChangeSetId"])
+        return settle(cfn, stack)
+
+    return deploy_environment(apply, stack_name, values, app_template=app_template, data_template=data_template)
 
 
 def outputs(stack: dict[str, Any]) -> dict[str, str]:
@@ -247,20 +289,26 @@ def test_bootstrap_with_an_existing_oidc_provider(aws: Any) -> None:
     assert "Parameter 'OidcProvider' must match pattern" in refused.value.response["Error"]["Message"]
 
 
-# --- twin.yaml -----------------------------------------------------------------------------------
+# --- twin-data.yaml and twin.yaml: one environment ---------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def twin(aws: Any, code_zip: None) -> dict[str, Any]:
     cfn = aws("cloudformation")
-    stack = deploy(cfn, "twin-local", "deploy-1", (TEMPLATES / "twin.yaml").read_text(), as_parameters(TWIN_PARAMETERS))
+    data, stack = apply_environment(cfn, "twin-local", "deploy-1", TWIN_PARAMETERS)
+    assert data["StackStatus"] == "CREATE_COMPLETE", (data.get("StackStatusReason"), failure_events(cfn, DATA_STACK))
     assert stack["StackStatus"] == "CREATE_COMPLETE", (stack.get("StackStatusReason"), failure_events(cfn, "twin-local"))
-    return {"stack": stack, "outputs": outputs(stack), "ids": physical_ids(cfn, "twin-local")}
+    return {"stack": stack, "outputs": outputs(stack), "ids": physical_ids(cfn, "twin-local"),
+            "data": data, "data_outputs": outputs(data), "data_ids": physical_ids(cfn, DATA_STACK)}
+
+
+def stack_parameters(stack: dict[str, Any]) -> dict[str, str]:
+    return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
 
 
 def test_twin_outputs_are_all_present(twin: dict[str, Any]) -> None:
     values = twin["outputs"]
-    assert set(values) == template_output_keys(TEMPLATES / "twin.yaml")
+    assert set(values) == template_output_keys(APP_TEMPLATE)
     assert all(values.values()), [key for key, value in values.items() if not value]
     assert values["SiteUrl"] == f"https://{values['DistributionDomainName']}"
     assert values["ApiEndpoint"] == f"https://{values['ApiId']}.execute-api.{REGION}.amazonaws.com"
@@ -272,18 +320,50 @@ def test_twin_outputs_are_all_present(twin: dict[str, Any]) -> None:
         "twin-local-function-throttles",
     ]
 
+    # The data stack's outputs, each passed to the app stack's parameter of the same name, come back out
+    # under the app stack's output names, which twinctl and the runtime read.
+    data = twin["data_outputs"]
+    assert set(data) == template_output_keys(DATA_TEMPLATE) == set(DATA_OUTPUTS)
+    assert all(data.values()), [key for key, value in data.items() if not value]
+    app_parameter_values = stack_parameters(twin["stack"])
+    assert {key: app_parameter_values[key] for key in DATA_OUTPUTS} == data
+    assert {
+        "MemoryBucketName": values["MemoryBucketName"], "SecretArn": values["SecretArn"], "KeyArn": values["KeyArn"],
+        "LogGroupName": values["LogGroupName"], "ApiLogGroupName": values["ApiLogGroupName"],
+    } == {
+        "MemoryBucketName": data["DataMemoryBucketName"], "SecretArn": data["DataSecretArn"],
+        "KeyArn": data["DataKeyArn"], "LogGroupName": data["DataFunctionLogGroupName"],
+        "ApiLogGroupName": data["DataApiLogGroupName"],
+    }
+    assert data["DataFunctionLogGroupName"] == f"/aws/lambda/{values['FunctionName']}"
+    # Each stack got the values its template declares: LogRetentionDays is the data stack's only.
+    assert "LogRetentionDays" not in app_parameter_values
+    assert stack_parameters(twin["data"])["LogRetentionDays"] == "30"
+    assert set(stack_parameters(twin["data"])) == {
+        "ProjectName", "EnvironmentName", "LogRetentionDays", "MemoryNoncurrentDays", "RetainedReleases",
+    }
+
 
 def test_twin_events_record_every_resource(aws: Any, twin: dict[str, Any]) -> None:
-    events = aws("cloudformation").describe_stack_events(StackName="twin-local")["StackEvents"]
-    completed = {e["LogicalResourceId"] for e in events if e["ResourceStatus"] == "CREATE_COMPLETE"}
-    assert set(twin["ids"]) | {"twin-local"} == completed
+    cfn = aws("cloudformation")
+    for stack_name, ids in (("twin-local", twin["ids"]), (DATA_STACK, twin["data_ids"])):
+        events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+        completed = {e["LogicalResourceId"] for e in events if e["ResourceStatus"] == "CREATE_COMPLETE"}
+        assert set(ids) | {stack_name} == completed, stack_name
     # WebACL and AlarmEmailSubscription are conditional (EnableWaf, AlarmEmail) and not created.
     assert "WebAcl" not in twin["ids"] and "AlarmEmailSubscription" not in twin["ids"]
+    # The data is the data stack's alone.
+    assert set(twin["data_ids"]) == DATA_RESOURCES
+    assert not set(twin["ids"]) & DATA_RESOURCES, set(twin["ids"]) & DATA_RESOURCES
 
 
 def test_twin_buckets(aws: Any, twin: dict[str, Any]) -> None:
     s3 = aws("s3")
     memory, frontend = twin["outputs"]["MemoryBucketName"], twin["outputs"]["FrontendBucketName"]
+    # Names generated from each bucket's stack: environment-access.yaml scopes its grants by these prefixes.
+    assert memory.startswith("twin-local-data-memorybucket-"), memory
+    assert frontend.startswith("twin-local-frontendbucket-"), frontend
+    assert memory == twin["data_ids"]["MemoryBucket"] and frontend == twin["ids"]["FrontendBucket"]
     assert_bucket_hardened(s3, memory)
     assert_bucket_hardened(s3, frontend)
     site_policy = json.loads(s3.get_bucket_policy(Bucket=frontend)["Policy"])
@@ -306,13 +386,16 @@ def test_twin_buckets_keep_the_retained_releases_noncurrent_versions(aws: Any, t
     """twinctl's rollback needs the object versions of its last RetainedReleases releases (s3_lifecycle.py)."""
     from moto.cloudformation.models import Stack
 
-    declared = Stack.parse_template((TEMPLATES / "twin.yaml").read_text())["Parameters"]
-    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in twin["stack"]["Parameters"]}
-    retained = int(parameters["RetainedReleases"])
-    assert retained == int(declared["RetainedReleases"]["Default"]) == 10
-    noncurrent_days = int(parameters["MemoryNoncurrentDays"])
     s3 = aws("s3")
-    for bucket in (twin["outputs"]["FrontendBucketName"], twin["outputs"]["MemoryBucketName"]):
+    # The site bucket is the app stack's, the memory bucket the data stack's: each follows its own stack's
+    # values (twinctl passes both stacks the same).
+    for template, stack, bucket in ((APP_TEMPLATE, twin["stack"], twin["outputs"]["FrontendBucketName"]),
+                                    (DATA_TEMPLATE, twin["data"], twin["outputs"]["MemoryBucketName"])):
+        declared = Stack.parse_template(template.read_text())["Parameters"]
+        parameters = stack_parameters(stack)
+        retained = int(parameters["RetainedReleases"])
+        assert retained == int(declared["RetainedReleases"]["Default"]) == 10
+        noncurrent_days = int(parameters["MemoryNoncurrentDays"])
         rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
         assert [r["NoncurrentVersionExpiration"] for r in rules] == [
             {"NoncurrentDays": noncurrent_days, "NewerNoncurrentVersions": retained}
@@ -329,7 +412,9 @@ def test_twin_function_and_alias(aws: Any, twin: dict[str, Any]) -> None:
     variables = config["Environment"]["Variables"]
     assert variables["ENVIRONMENT"] == "local" and variables["LLM_PROVIDER"] == "offline"
     assert variables["S3_MEMORY_BUCKET"] == twin["outputs"]["MemoryBucketName"]
+    assert variables["S3_PERSONA_BUCKET"] == twin["data_outputs"]["DataMemoryBucketName"]
     assert variables["SECRETS_MANAGER_SECRET_NAME"] == twin["outputs"]["SecretArn"]
+    assert variables["ORIGIN_VERIFY_SECRET_NAME"] == twin["outputs"]["OriginVerifySecretArn"]
     assert "OPENAI_BASE_URL" not in variables  # AWS::NoValue
 
     # No alias (so no traffic) before twinctl passes a smoke-tested version as LiveVersion; the
@@ -345,6 +430,17 @@ def test_twin_function_and_alias(aws: Any, twin: dict[str, Any]) -> None:
     sids = [s["Sid"] for s in document["Statement"]]
     assert "InvokeConfiguredModel" not in sids  # the !If branch for Bedrock left out with LlmProvider=offline
     assert None not in document["Statement"]
+    # The grants name the data stack's resources, from the parameters.
+    granted = {s["Sid"]: s["Resource"] for s in document["Statement"]}
+    data = twin["data_outputs"]
+    assert granted["WriteOwnLogs"] == (
+        f"arn:aws:logs:{REGION}:123456789012:log-group:{data['DataFunctionLogGroupName']}:*"
+    )
+    assert granted["ReadWriteConversations"] == f"arn:aws:s3:::{data['DataMemoryBucketName']}/sessions/*"
+    assert granted["ReadPersona"] == f"arn:aws:s3:::{data['DataMemoryBucketName']}/persona/me.txt"
+    assert granted["TellMissingFromForbidden"] == f"arn:aws:s3:::{data['DataMemoryBucketName']}"
+    assert granted["ReadOwnSecrets"] == [data["DataSecretArn"], twin["outputs"]["OriginVerifySecretArn"]]
+    assert granted["DecryptOwnSecretOnly"] == data["DataKeyArn"]
 
 
 def test_twin_http_api(aws: Any, twin: dict[str, Any]) -> None:
@@ -364,8 +460,11 @@ def test_twin_http_api(aws: Any, twin: dict[str, Any]) -> None:
     assert stage["AutoDeploy"] is True
     assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == 2000
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == 1000
+    # The data stack's ApiLogGroup, its ARN in the form Fn::GetAtt LogGroup.Arn gives (log-group:NAME:*).
     log_group_arn = f"arn:aws:logs:{REGION}:123456789012:log-group:{twin['outputs']['ApiLogGroupName']}:*"
     assert stage["AccessLogSettings"]["DestinationArn"] == log_group_arn
+    group = aws("logs").describe_log_groups(logGroupNamePrefix=twin["data_outputs"]["DataApiLogGroupName"])
+    assert [g["arn"] for g in group["logGroups"]] == [log_group_arn]
 
 
 def test_twin_distribution(aws: Any, twin: dict[str, Any]) -> None:
@@ -398,8 +497,10 @@ def test_twin_distribution(aws: Any, twin: dict[str, Any]) -> None:
 
 def test_twin_secret_key_and_topic(aws: Any, twin: dict[str, Any]) -> None:
     kms, secrets, sns = aws("kms"), aws("secretsmanager"), aws("sns")
-    key_id = twin["ids"]["Key"]
-    assert twin["outputs"]["KeyArn"].endswith(f":key/{key_id}")
+    key_id = twin["data_ids"]["Key"]
+    key_arn = twin["outputs"]["KeyArn"]
+    assert key_arn.endswith(f":key/{key_id}")
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"] == key_arn
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
     key_policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
     assert [s["Sid"] for s in key_policy["Statement"]][0] == "AccountAdministersTheKey"
@@ -407,13 +508,18 @@ def test_twin_secret_key_and_topic(aws: Any, twin: dict[str, Any]) -> None:
     assert [a["AliasName"] for a in aliases] == ["alias/twin-local"]
 
     secret = secrets.describe_secret(SecretId=twin["outputs"]["SecretArn"])
+    assert secret["ARN"] == twin["data_ids"]["LlmSecret"]
     assert secret["Name"] == "twin/local/llm-api-key"
     assert secret["KmsKeyId"] == key_id
     value = json.loads(secrets.get_secret_value(SecretId=secret["ARN"])["SecretString"])
     assert value["api_key"] == "" and len(value["placeholder"]) == 32
 
+    # The app stack's own secret and topic use the data stack's key, by the ARN it was given (DataKeyArn).
+    origin = secrets.describe_secret(SecretId=twin["outputs"]["OriginVerifySecretArn"])
+    assert origin["Name"] == "twin/local/origin-verify"
+    assert origin["KmsKeyId"] == key_arn
     attributes = sns.get_topic_attributes(TopicArn=twin["outputs"]["AlarmTopicArn"])["Attributes"]
-    assert attributes["KmsMasterKeyId"] == key_id
+    assert attributes["KmsMasterKeyId"] == key_arn
 
 
 def test_twin_alarms_dashboard_and_logs(aws: Any, twin: dict[str, Any]) -> None:
@@ -431,7 +537,9 @@ def test_twin_alarms_dashboard_and_logs(aws: Any, twin: dict[str, Any]) -> None:
     alarm_widget = body["widgets"][-1]["properties"]["alarms"]
     assert all(arn.startswith(f"arn:aws:cloudwatch:{REGION}:123456789012:alarm:twin-local-") for arn in alarm_widget)
 
-    for name in (twin["outputs"]["LogGroupName"], twin["outputs"]["ApiLogGroupName"]):
+    for logical_id, name in (("FunctionLogGroup", twin["outputs"]["LogGroupName"]),
+                             ("ApiLogGroup", twin["outputs"]["ApiLogGroupName"])):
+        assert twin["data_ids"][logical_id] == name
         group = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]
         assert group["logGroupName"] == name
         assert group["retentionInDays"] == 30
@@ -440,71 +548,100 @@ def test_twin_alarms_dashboard_and_logs(aws: Any, twin: dict[str, Any]) -> None:
 
 def test_twin_unchanged_change_set_fails_with_the_aws_reason(aws: Any, twin: dict[str, Any]) -> None:
     cfn = aws("cloudformation")
-    template = (TEMPLATES / "twin.yaml").read_text()
-    described = change_set(cfn, "twin-local", "same-again", template, as_parameters(TWIN_PARAMETERS), "UPDATE")
-    assert described["Status"] == "FAILED"
-    assert described["ExecutionStatus"] == "UNAVAILABLE"
-    assert described["StatusReason"] == NO_CHANGES
+    data_values = data_parameters(TWIN_PARAMETERS)
+    app_values = app_parameters(TWIN_PARAMETERS, twin["data_outputs"])
+    for stack_name, template, values, explicit_default in (
+        (DATA_STACK, DATA_TEMPLATE.read_text(), data_values, ("LogRetentionDays", "30")),
+        ("twin-local", APP_TEMPLATE.read_text(), app_values, ("FunctionMemory", "256")),
+    ):
+        described = change_set(cfn, stack_name, "same-again", template, as_parameters(values), "UPDATE")
+        assert described["Status"] == "FAILED", stack_name
+        assert described["ExecutionStatus"] == "UNAVAILABLE"
+        assert described["StatusReason"] == NO_CHANGES
 
-    # The same when the effective values arrive differently: a default passed explicitly, the rest
-    # as UsePreviousValue.
-    parameters = [{"ParameterKey": key, "UsePreviousValue": True} for key in TWIN_PARAMETERS]
-    parameters.append({"ParameterKey": "LogRetentionDays", "ParameterValue": "30"})
-    described = change_set(cfn, "twin-local", "same-again-2", template, parameters, "UPDATE")
-    assert described["Status"] == "FAILED" and described["StatusReason"] == NO_CHANGES
+        # The same when the effective values arrive differently: a default passed explicitly, the rest
+        # as UsePreviousValue.
+        parameters = [{"ParameterKey": key, "UsePreviousValue": True} for key in values]
+        parameters.append({"ParameterKey": explicit_default[0], "ParameterValue": explicit_default[1]})
+        described = change_set(cfn, stack_name, "same-again-2", template, parameters, "UPDATE")
+        assert described["Status"] == "FAILED" and described["StatusReason"] == NO_CHANGES, stack_name
 
-    with pytest.raises(ClientError) as refused:
-        cfn.execute_change_set(ChangeSetName="same-again", StackName="twin-local")
-    assert refused.value.response["Error"]["Code"] == "InvalidChangeSetStatus"
-    assert settle(cfn, "twin-local")["StackStatus"] == "CREATE_COMPLETE"
+        with pytest.raises(ClientError) as refused:
+            cfn.execute_change_set(ChangeSetName="same-again", StackName=stack_name)
+        assert refused.value.response["Error"]["Code"] == "InvalidChangeSetStatus"
+        assert settle(cfn, stack_name)["StackStatus"] == "CREATE_COMPLETE"
 
 
 def test_twin_parameter_change_updates_in_place(aws: Any, twin: dict[str, Any]) -> None:
     cfn, logs = aws("cloudformation"), aws("logs")
-    template = (TEMPLATES / "twin.yaml").read_text()
-    parameters = as_parameters({**TWIN_PARAMETERS, "LogRetentionDays": "7"})
-    described = change_set(cfn, "twin-local", "retention-7", template, parameters, "UPDATE")
+    # The retention is the data stack's: its two log groups change, in place.
+    parameters = as_parameters(data_parameters({**TWIN_PARAMETERS, "LogRetentionDays": "7"}))
+    described = change_set(cfn, DATA_STACK, "retention-7", DATA_TEMPLATE.read_text(), parameters, "UPDATE")
     assert described["Status"] == "CREATE_COMPLETE"
     modified = {(c["ResourceChange"]["Action"], c["ResourceChange"]["LogicalResourceId"], c["ResourceChange"]["Replacement"])
                 for c in described["Changes"]}
     assert modified == {("Modify", "FunctionLogGroup", "False"), ("Modify", "ApiLogGroup", "False")}
     cfn.execute_change_set(ChangeSetName=described["ChangeSetId"])
-    stack = settle(cfn, "twin-local")
+    stack = settle(cfn, DATA_STACK)
 
     assert stack["StackStatus"] == "UPDATE_COMPLETE", stack.get("StackStatusReason")
-    assert outputs(stack) == twin["outputs"]  # nothing renamed or replaced
-    assert physical_ids(cfn, "twin-local") == twin["ids"]
+    assert outputs(stack) == twin["data_outputs"]  # nothing renamed or replaced
+    assert physical_ids(cfn, DATA_STACK) == twin["data_ids"]
     for name in (twin["outputs"]["LogGroupName"], twin["outputs"]["ApiLogGroupName"]):
         assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["retentionInDays"] == 7
-    parameter_values = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
-    assert parameter_values["LogRetentionDays"] == "7"
+    assert stack_parameters(stack)["LogRetentionDays"] == "7"
+
+    # The data outputs did not move, so the app stack, applied next as twinctl does, has nothing to change.
+    described = change_set(cfn, "twin-local", "retention-7", APP_TEMPLATE.read_text(),
+                           as_parameters(app_parameters(TWIN_PARAMETERS, outputs(stack))), "UPDATE")
+    assert described["Status"] == "FAILED" and described["StatusReason"] == NO_CHANGES
+    app = settle(cfn, "twin-local")
+    assert app["StackStatus"] == "CREATE_COMPLETE"
+    assert outputs(app) == twin["outputs"] and physical_ids(cfn, "twin-local") == twin["ids"]
 
 
 def test_twin_live_version_moves_the_alias(aws: Any, twin: dict[str, Any]) -> None:
     cfn, lam = aws("cloudformation"), aws("lambda")
     name = twin["outputs"]["FunctionName"]
     version = lam.publish_version(FunctionName=name)["Version"]
-    parameters = as_parameters({**TWIN_PARAMETERS, "LogRetentionDays": "7", "LiveVersion": version})
-    stack = deploy(cfn, "twin-local", "live-version", (TEMPLATES / "twin.yaml").read_text(), parameters, "UPDATE")
+    data, stack = apply_environment(cfn, "twin-local", "live-version",
+                                    {**TWIN_PARAMETERS, "LogRetentionDays": "7", "LiveVersion": version}, "UPDATE")
 
     assert stack["StackStatus"] == "UPDATE_COMPLETE", stack.get("StackStatusReason")
     assert outputs(stack)["LiveVersion"] == version
     assert lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == version
+    # The data stack had nothing to change (LiveVersion is the app stack's).
+    assert data["StackStatus"] == "UPDATE_COMPLETE" and outputs(data) == twin["data_outputs"]
+    assert "LiveVersion" not in stack_parameters(data)
 
 
 def test_twin_template_change_keeps_alarm_and_secret_names(aws: Any, twin: dict[str, Any]) -> None:
     cfn, cloudwatch, secrets = aws("cloudformation"), aws("cloudwatch"), aws("secretsmanager")
-    template = (TEMPLATES / "twin.yaml").read_text()
-    changed = template.replace("      Threshold: 5\n", "      Threshold: 7\n").replace(
+    app_template = APP_TEMPLATE.read_text()
+    changed_app = app_template.replace("      Threshold: 5\n", "      Threshold: 7\n")
+    assert changed_app.count("Threshold: 7") == 1
+    data_template = DATA_TEMPLATE.read_text()
+    changed_data = data_template.replace(
         "`aws secretsmanager put-secret-value`.", "`aws secretsmanager put-secret-value` (changed)."
     )
-    assert changed.count("Threshold: 7") == 1 and "(changed)" in changed
+    assert "(changed)" in changed_data
     secret_before = secrets.get_secret_value(SecretId=twin["outputs"]["SecretArn"])["SecretString"]
-    parameters = as_parameters({**TWIN_PARAMETERS, "LogRetentionDays": "7", "LiveVersion": "1"})
-    described = change_set(cfn, "twin-local", "thresholds", changed, parameters, "UPDATE")
-    assert {c["ResourceChange"]["LogicalResourceId"] for c in described["Changes"]} == {
-        "FunctionErrorRateAlarm", "LlmSecret"
-    }
+    values = {**TWIN_PARAMETERS, "LogRetentionDays": "7", "LiveVersion": "1"}
+
+    # The data stack first: only the secret's description changed.
+    described = change_set(cfn, DATA_STACK, "thresholds", changed_data, as_parameters(data_parameters(values)),
+                           "UPDATE")
+    assert {c["ResourceChange"]["LogicalResourceId"] for c in described["Changes"]} == {"LlmSecret"}
+    cfn.execute_change_set(ChangeSetName=described["ChangeSetId"])
+    data = settle(cfn, DATA_STACK)
+    assert data["StackStatus"] == "UPDATE_COMPLETE", data.get("StackStatusReason")
+    assert physical_ids(cfn, DATA_STACK) == twin["data_ids"]
+    assert outputs(data) == twin["data_outputs"]
+
+    # Then the app stack: only the alarm.
+    described = change_set(cfn, "twin-local", "thresholds", changed_app,
+                           as_parameters(app_parameters(values, outputs(data))), "UPDATE")
+    assert {c["ResourceChange"]["LogicalResourceId"] for c in described["Changes"]} == {"FunctionErrorRateAlarm"}
     cfn.execute_change_set(ChangeSetName=described["ChangeSetId"])
     stack = settle(cfn, "twin-local")
 
@@ -521,18 +658,21 @@ def test_twin_template_change_keeps_alarm_and_secret_names(aws: Any, twin: dict[
 
 
 def test_renaming_the_project_replaces_named_resources(aws: Any, code_zip: None) -> None:
-    cfn, lam, logs, secrets = aws("cloudformation"), aws("lambda"), aws("logs"), aws("secretsmanager")
-    template = (TEMPLATES / "twin.yaml").read_text()
+    cfn, lam, logs, secrets, kms = (
+        aws("cloudformation"), aws("lambda"), aws("logs"), aws("secretsmanager"), aws("kms")
+    )
     parameters = {**TWIN_PARAMETERS, "EnvironmentName": "production"}
-    stack = deploy(cfn, "twin-production", "deploy-1", template, as_parameters(parameters))
+    data, stack = apply_environment(cfn, "twin-production", "deploy-1", parameters)
     assert stack["StackStatus"] == "CREATE_COMPLETE"
-    before = outputs(stack)
+    before, data_before = outputs(stack), outputs(data)
+    data_ids_before = physical_ids(cfn, "twin-production-data")
 
-    renamed = deploy(cfn, "twin-production", "rename", template,
-                     as_parameters({**parameters, "ProjectName": "echo"}), "UPDATE")
+    data, renamed = apply_environment(cfn, "twin-production", "rename", {**parameters, "ProjectName": "echo"}, "UPDATE")
+    assert data["StackStatus"] == "UPDATE_COMPLETE", (data.get("StackStatusReason"),
+                                                      failure_events(cfn, "twin-production-data"))
     assert renamed["StackStatus"] == "UPDATE_COMPLETE", (renamed.get("StackStatusReason"),
                                                          failure_events(cfn, "twin-production"))
-    after = outputs(renamed)
+    after, data_after = outputs(renamed), outputs(data)
     assert after["FunctionName"] == "echo-production-api"
     assert after["FunctionAliasArn"].endswith(":function:echo-production-api:live")
     assert after["ApiId"] == before["ApiId"] and after["DistributionId"] == before["DistributionId"]
@@ -540,6 +680,18 @@ def test_renaming_the_project_replaces_named_resources(aws: Any, code_zip: None)
     assert "echo-production-api" in functions and "twin-production-api" not in functions
     with pytest.raises(lam.exceptions.ResourceNotFoundException):  # no live version yet
         lam.get_alias(FunctionName="echo-production-api", Name="live")
+    # The data stack renamed its named resources; the app stack follows it through the Data* parameters.
+    assert data_after["DataFunctionLogGroupName"] == after["LogGroupName"] == "/aws/lambda/echo-production-api"
+    assert data_after["DataApiLogGroupName"] == after["ApiLogGroupName"] == "/aws/apigateway/echo-production-api"
+    assert data_after["DataSecretArn"] == after["SecretArn"] != data_before["DataSecretArn"]
+    assert after["SecretArn"].split(":secret:")[1].startswith("echo/production/llm-api-key-")
+    # Unnamed, the key and the memory bucket stay (the key's description changes in place).
+    assert data_after["DataKeyArn"] == data_before["DataKeyArn"] == after["KeyArn"]
+    assert data_after["DataMemoryBucketName"] == data_before["DataMemoryBucketName"] == after["MemoryBucketName"]
+    # The alias is replaced (not retained): only the new name points at the key.
+    assert [a["AliasName"] for a in kms.list_aliases(KeyId=data_ids_before["Key"])["Aliases"]] == [
+        "alias/echo-production"
+    ]
     # Replaced, the log group and the model key are kept (UpdateReplacePolicy Retain); the origin
     # secret is replaced with the rest.
     assert logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/twin-production")["logGroups"]
@@ -553,44 +705,79 @@ def test_renaming_the_project_replaces_named_resources(aws: Any, code_zip: None)
 
     cfn.delete_stack(StackName="twin-production")
     assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    cfn.delete_stack(StackName="twin-production-data")
+    assert cfn.describe_stacks(StackName=data["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
 
 
 def test_twin_failed_update_rolls_back(aws: Any, twin: dict[str, Any]) -> None:
-    cfn, lam, logs = aws("cloudformation"), aws("lambda"), aws("logs")
-    template = (TEMPLATES / "twin.yaml").read_text()
+    cfn, lam, logs, s3 = aws("cloudformation"), aws("lambda"), aws("logs"), aws("s3")
     before = settle(cfn, "twin-local")
-    # The new code object does not exist: the function's update fails after the log groups changed.
-    parameters = as_parameters({**TWIN_PARAMETERS, "LogRetentionDays": "14", "LiveVersion": "1",
-                                "CodeKey": "missing.zip"})
-    stack = deploy(cfn, "twin-local", "broken-code", template, parameters, "UPDATE")
+    frontend, memory = twin["outputs"]["FrontendBucketName"], twin["outputs"]["MemoryBucketName"]
 
+    def noncurrent_days(bucket: str) -> int:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        return rules[0]["NoncurrentVersionExpiration"]["NoncurrentDays"]
+
+    assert noncurrent_days(frontend) == noncurrent_days(memory) == 90
+    # The new code object does not exist. The data stack, applied first, takes its changes (retention, the
+    # memory bucket's lifecycle) and keeps them; in the app stack the function's update fails after the site
+    # bucket's lifecycle changed, and the app stack rolls back alone.
+    values = {**TWIN_PARAMETERS, "LogRetentionDays": "14", "MemoryNoncurrentDays": "60", "LiveVersion": "1"}
+    data, stack = apply_environment(cfn, "twin-local", "broken-code", {**values, "CodeKey": "missing.zip"}, "UPDATE")
+
+    assert data["StackStatus"] == "UPDATE_COMPLETE", data.get("StackStatusReason")
     assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
     failed = failure_events(cfn, "twin-local")
     assert failed[0]["LogicalResourceId"] == "Function" and failed[0]["ResourceStatus"] == "UPDATE_FAILED"
     assert failed[0]["ResourceStatusReason"]
     assert outputs(stack) == outputs(before)
-    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["CodeKey"] == CODE_KEY
+    parameters = stack_parameters(stack)
+    assert parameters["CodeKey"] == CODE_KEY and parameters["MemoryNoncurrentDays"] == "90"
+    events = cfn.describe_stack_events(StackName="twin-local")["StackEvents"]
+    assert any(e["LogicalResourceId"] == "FrontendBucket" and e["ResourceStatus"] == "UPDATE_COMPLETE"
+               for e in events[:next(i for i, e in enumerate(events) if e["ResourceStatus"] == "UPDATE_IN_PROGRESS"
+                                     and e["LogicalResourceId"] == "twin-local")])
+    assert noncurrent_days(frontend) == 90  # put back by the rollback
+    assert noncurrent_days(memory) == 60  # the data stack's update stands
     for name in (twin["outputs"]["LogGroupName"], twin["outputs"]["ApiLogGroupName"]):
-        assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["retentionInDays"] == 7
+        assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["retentionInDays"] == 14
     code = lam.get_function(FunctionName=twin["outputs"]["FunctionName"])["Code"]
     assert code is not None
 
-    # The rolled-back stack accepts the next update.
-    parameters = as_parameters({**TWIN_PARAMETERS, "LogRetentionDays": "14", "LiveVersion": "1"})
-    stack = deploy(cfn, "twin-local", "retention-14", template, parameters, "UPDATE")
+    # The rolled-back stack accepts the next update (the data stack has nothing left to change).
+    data, stack = apply_environment(cfn, "twin-local", "retention-14", values, "UPDATE")
     assert stack["StackStatus"] == "UPDATE_COMPLETE", stack.get("StackStatusReason")
+    assert noncurrent_days(frontend) == 60
 
 
 def test_twin_delete(aws: Any, twin: dict[str, Any]) -> None:
-    cfn, s3, lam, secrets, cloudfront, kms = (
-        aws("cloudformation"), aws("s3"), aws("lambda"), aws("secretsmanager"), aws("cloudfront"), aws("kms")
+    cfn, s3, lam, secrets, cloudfront, kms, logs = (
+        aws("cloudformation"), aws("s3"), aws("lambda"), aws("secretsmanager"), aws("cloudfront"), aws("kms"),
+        aws("logs"),
     )
     stack_id = settle(cfn, "twin-local")["StackId"]
+    data_before = settle(cfn, DATA_STACK)
     memory, frontend = twin["outputs"]["MemoryBucketName"], twin["outputs"]["FrontendBucketName"]
 
+    def data_is_kept() -> None:
+        bucket_names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+        assert memory in bucket_names, "conversations outlive the stack"
+        assert s3.get_object(Bucket=memory, Key="sessions/kept.json")["Body"].read() == b"[]"
+        assert [s["Name"] for s in secrets.list_secrets()["SecretList"] if s["Name"].startswith("twin/local/")] == [
+            "twin/local/llm-api-key"
+        ], "the model key is retained, the origin secret goes"
+        key_state = kms.describe_key(KeyId=twin["data_ids"]["Key"])["KeyMetadata"]["KeyState"]
+        assert key_state == "Enabled", "the key is retained"
+        for logical_id in ("FunctionLogGroup", "ApiLogGroup"):
+            name = twin["data_ids"][logical_id]
+            assert [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]] == [
+                name
+            ], f"{logical_id} is retained"
+
     # As on AWS, a bucket that still holds objects cannot go: the stack ends DELETE_FAILED. The memory
-    # bucket is retained (DeletionPolicy RetainExceptOnCreate: a stack deletion keeps it), so only the
-    # frontend bucket fails.
+    # bucket is not the app stack's (it is the data stack's), so only the frontend bucket fails.
+    assert "MemoryBucket" not in twin["ids"]
+    s3.put_object(Bucket=memory, Key="sessions/kept.json", Body=b"[]")
     s3.put_object(Bucket=frontend, Key="index.html", Body=b"<!doctype html>")
     cfn.delete_stack(StackName="twin-local")
     stack = settle(cfn, "twin-local")
@@ -598,6 +785,7 @@ def test_twin_delete(aws: Any, twin: dict[str, Any]) -> None:
     failed = {e["LogicalResourceId"] for e in failure_events(cfn, "twin-local")}
     assert "FrontendBucket" in failed and "MemoryBucket" not in failed, failed
 
+    # `twinctl destroy`: the app stack goes, whole; the data stack and all it holds stay.
     empty_bucket(s3, frontend)
     cfn.delete_stack(StackName="twin-local")
     deleted = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
@@ -607,23 +795,32 @@ def test_twin_delete(aws: Any, twin: dict[str, Any]) -> None:
 
     bucket_names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert frontend not in bucket_names
-    assert memory in bucket_names, "conversations outlive the stack"
     assert twin["outputs"]["FunctionName"] not in {f["FunctionName"] for f in lam.list_functions()["Functions"]}
-    assert [s["Name"] for s in secrets.list_secrets()["SecretList"] if s["Name"].startswith("twin/local/")] == [
-        "twin/local/llm-api-key"
-    ], "the model key is retained, the origin secret goes"
     assert not cloudfront.list_distributions()["DistributionList"].get("Items")
-    assert kms.describe_key(KeyId=twin["ids"]["Key"])["KeyMetadata"]["KeyState"] == "Enabled", "the key is retained"
-    logs = aws("logs")
-    for logical_id in ("FunctionLogGroup", "ApiLogGroup"):
-        name = twin["ids"][logical_id]
-        assert [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]] == [name], (
-            f"{logical_id} is retained"
-        )
+    data_is_kept()
     events = cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
     skipped = {e["LogicalResourceId"] for e in events if e["ResourceStatus"] == "DELETE_SKIPPED"}
-    assert skipped == {"MemoryBucket", "Key", "LlmSecret", "FunctionLogGroup", "ApiLogGroup"}, skipped
+    assert skipped == set(), skipped  # the app stack retains nothing: what must outlive it is the data stack's
     assert aws("apigatewayv2").get_apis()["Items"] == []
+    data_now = settle(cfn, DATA_STACK)
+    assert data_now["StackStatus"] == data_before["StackStatus"] and outputs(data_now) == twin["data_outputs"]
+    assert physical_ids(cfn, DATA_STACK) == twin["data_ids"]
+    assert [a["AliasName"] for a in kms.list_aliases(KeyId=twin["data_ids"]["Key"])["Aliases"]] == ["alias/twin-local"]
+
+    # Even deleting the data stack (twinctl never does: `destroy --delete-data` deletes the data through the
+    # services' APIs) keeps the data (DeletionPolicy RetainExceptOnCreate); only the alias and the bucket
+    # policy go.
+    cfn.delete_stack(StackName=DATA_STACK)
+    assert cfn.describe_stacks(StackName=data_now["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    events = cfn.describe_stack_events(StackName=data_now["StackId"])["StackEvents"]
+    skipped = {e["LogicalResourceId"] for e in events if e["ResourceStatus"] == "DELETE_SKIPPED"}
+    assert skipped == RETAINED_DATA == {"MemoryBucket", "Key", "LlmSecret", "FunctionLogGroup", "ApiLogGroup"}, skipped
+    removed = {e["LogicalResourceId"] for e in events if e["ResourceStatus"] == "DELETE_COMPLETE"}
+    assert removed == (DATA_RESOURCES - RETAINED_DATA) | {DATA_STACK}, removed
+    data_is_kept()
+    assert kms.list_aliases(KeyId=twin["data_ids"]["Key"])["Aliases"] == []
+    with pytest.raises(ClientError):
+        s3.get_bucket_policy(Bucket=memory)
 
 
 def test_twin_with_waf_domain_and_alarm_email(aws: Any, code_zip: None) -> None:
@@ -639,7 +836,7 @@ def test_twin_with_waf_domain_and_alarm_email(aws: Any, code_zip: None) -> None:
         "CertificateArn": certificate,
         "AlarmEmail": "ops@example.com",
     }
-    stack = deploy(cfn, "twin-staging", "deploy-1", (TEMPLATES / "twin.yaml").read_text(), as_parameters(parameters))
+    data, stack = apply_environment(cfn, "twin-staging", "deploy-1", parameters)
     assert stack["StackStatus"] == "CREATE_COMPLETE", (stack.get("StackStatusReason"), failure_events(cfn, "twin-staging"))
     values = outputs(stack)
     assert values["SiteUrl"] == "https://twin.example.com"
@@ -664,33 +861,52 @@ def test_twin_with_waf_domain_and_alarm_email(aws: Any, code_zip: None) -> None:
     cfn.delete_stack(StackName="twin-staging")
     assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
     assert not wafv2.list_web_acls(Scope="CLOUDFRONT")["WebACLs"]
+    cfn.delete_stack(StackName="twin-staging-data")
+    assert cfn.describe_stacks(StackName=data["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
 
 
 def test_template_rules_and_parameters_are_enforced(aws: Any, code_zip: None) -> None:
     cfn = aws("cloudformation")
-    template = (TEMPLATES / "twin.yaml").read_text()
+    template = APP_TEMPLATE.read_text()
+    # The app stack's values as twinctl passes them (the data outputs among them); nothing gets created.
+    app = app_parameters(TWIN_PARAMETERS, STAND_IN_DATA_OUTPUTS)
     cases = [
-        ({**TWIN_PARAMETERS, "DomainName": "twin.example.com"},
+        ({**app, "DomainName": "twin.example.com"},
          "DomainName needs CertificateArn (an ACM certificate in us-east-1)."),
-        ({**TWIN_PARAMETERS, "EnvironmentName": "dev"}, "Parameter 'EnvironmentName' must be one of AllowedValues"),
-        ({**TWIN_PARAMETERS, "LiveVersion": "latest"}, "Parameter 'LiveVersion' must match pattern"),
-        ({**TWIN_PARAMETERS, "WafRateLimit": "10"}, "Parameter 'WafRateLimit' must be a number not less than 100"),
-        ({k: v for k, v in TWIN_PARAMETERS.items() if k != "CodeKey"}, "Parameters: [CodeKey] must have values"),
-        ({**TWIN_PARAMETERS, "Nope": "x"}, "Parameters: [Nope] do not exist in the template"),
+        ({**app, "EnvironmentName": "dev"}, "Parameter 'EnvironmentName' must be one of AllowedValues"),
+        ({**app, "LiveVersion": "latest"}, "Parameter 'LiveVersion' must match pattern"),
+        ({**app, "WafRateLimit": "10"}, "Parameter 'WafRateLimit' must be a number not less than 100"),
+        ({k: v for k, v in app.items() if k != "CodeKey"}, "Parameters: [CodeKey] must have values"),
+        ({**app, "Nope": "x"}, "Parameters: [Nope] do not exist in the template"),
+        # The data stack's parameters: a data output is required, of its form; the retention is not the app's.
+        ({k: v for k, v in app.items() if k != "DataKeyArn"}, "Parameters: [DataKeyArn] must have values"),
+        ({**app, "DataKeyArn": "alias/twin-local"}, "Parameter 'DataKeyArn' must match pattern"),
+        ({**app, "DataFunctionLogGroupName": "/aws/apigateway/twin-local-api"},
+         "Parameter 'DataFunctionLogGroupName' must match pattern"),
+        ({**app, "LogRetentionDays": "7"}, "Parameters: [LogRetentionDays] do not exist in the template"),
     ]
-    for parameters, message in cases:
-        with pytest.raises(ClientError) as refused:
-            change_set(cfn, "twin-invalid", "deploy-1", template, as_parameters(parameters), "CREATE")
-        assert refused.value.response["Error"]["Code"] == "ValidationError"
-        assert message in refused.value.response["Error"]["Message"]
-    with pytest.raises(ClientError):
-        cfn.describe_stacks(StackName="twin-invalid")  # nothing was created for a refused template
+    data_template = DATA_TEMPLATE.read_text()
+    data = data_parameters(TWIN_PARAMETERS)
+    data_cases = [
+        ({**data, "EnvironmentName": "dev"}, "Parameter 'EnvironmentName' must be one of AllowedValues"),
+        ({**data, "LogRetentionDays": "8"}, "Parameter 'LogRetentionDays' must be one of AllowedValues"),
+        ({**data, "RetainedReleases": "1"}, "Parameter 'RetainedReleases' must be a number not less than 2"),
+        ({**data, "CodeKey": CODE_KEY}, "Parameters: [CodeKey] do not exist in the template"),
+    ]
+    for stack_name, body, checks in (("twin-invalid", template, cases),
+                                     ("twin-invalid-data", data_template, data_cases)):
+        for parameters, message in checks:
+            with pytest.raises(ClientError) as refused:
+                change_set(cfn, stack_name, "deploy-1", body, as_parameters(parameters), "CREATE")
+            assert refused.value.response["Error"]["Code"] == "ValidationError"
+            assert message in refused.value.response["Error"]["Message"]
+        with pytest.raises(ClientError):
+            cfn.describe_stacks(StackName=stack_name)  # nothing was created for a refused template
 
     eu = boto3.client("cloudformation", endpoint_url=cfn.meta.endpoint_url, region_name="eu-west-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")
     with pytest.raises(ClientError) as refused:
-        change_set(eu, "twin-waf-eu", "deploy-1", template,
-                   as_parameters({**TWIN_PARAMETERS, "EnableWaf": "true"}), "CREATE")
+        change_set(eu, "twin-waf-eu", "deploy-1", template, as_parameters({**app, "EnableWaf": "true"}), "CREATE")
     assert "A CloudFront web ACL can only be created in us-east-1." in refused.value.response["Error"]["Message"]
 
 

@@ -28,6 +28,7 @@ This package owns what runs behind `scripts/emulator start`. It must stay bound 
   moto_api_fixes.py            /moto-api/data.json (scripts/emulator's probe) survives Lambda functions
   lambda_versions.py           Lambda version numbers never reused after a version is deleted
   lambda_credentials.py        a function's execution-role credentials, as Lambda hands them to the function
+  kms_key_deletion.py          ScheduleKeyDeletion by key ARN, refused while already pending deletion
   cloudwatch_cbor.py           CloudWatch over Smithy RPC v2 CBOR (/service/.../operation/...), as the Rust SDK calls it
   iam_gate.py                  with TWIN_EMULATOR_IAM=enforce: every request authenticated and authorised
                                before moto sees it (replaces moto's coarse check); answers refusals
@@ -65,6 +66,7 @@ def install() -> None:
         cloudfront_response_headers,
         cloudwatch_cbor,
         iam_gate,
+        kms_key_deletion,
         lambda_credentials,
         lambda_versions,
         moto_api_fixes,
@@ -102,6 +104,7 @@ def install() -> None:
     lambda_versions.install()
     lambda_credentials.install()
     cloudwatch_cbor.install()
+    kms_key_deletion.install()
     # Last: the gate wraps moto's dispatcher; it does nothing unless TWIN_EMULATOR_IAM=enforce.
     iam_gate.install()
     _installed = True

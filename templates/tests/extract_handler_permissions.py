@@ -1,7 +1,7 @@
 """Writes emulator/twin_emulator/data/handler_permissions.json, what the emulator's stack engine needs to
 know about CloudFormation's resource handlers (twin_emulator/handler_permissions.py reads it):
 
-  * for every resource type of templates/twin.yaml, bootstrap.yaml and environment-access.yaml, the IAM
+  * for every resource type of templates/twin.yaml, twin-data.yaml, bootstrap.yaml and environment-access.yaml, the IAM
     actions its create, read, update and delete handlers call (`handlers.*.permissions` of the registry
     schemas cfn-lint ships, read the way test_execution_role.py reads them);
   * which of those actions have no resource-level permission in the Service Authorization Reference data
@@ -33,7 +33,7 @@ from test_execution_role import (
 )
 
 EXTRACT = TEMPLATES.parent / "emulator" / "twin_emulator" / "data" / "handler_permissions.json"
-SOURCES = ("twin.yaml", "bootstrap.yaml", "environment-access.yaml")
+SOURCES = ("twin.yaml", "twin-data.yaml", "bootstrap.yaml", "environment-access.yaml")
 # List handlers serve resource discovery, never a stack operation the engine runs.
 OPERATIONS = ("create", "read", "update", "delete")
 

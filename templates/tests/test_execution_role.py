@@ -1,10 +1,12 @@
 """ExecutionRole (templates/environment-access.yaml) against CloudFormation's own registry schemas.
 
-CloudFormation runs every change set of the twin stack (templates/twin.yaml) under ExecutionRole. What that
+CloudFormation runs every change set of an environment's two twin stacks under ExecutionRole: the app stack
+(templates/twin.yaml) and the data stack (templates/twin-data.yaml). Both templates are read as one set of
+resources (load_twin: their logical ids must be distinct), and "twin.yaml" below means that union. What the
 role needs is not guessed here but read from the resource schemas that cfn-lint ships
 (cfnlint/data/schemas/providers/us-east-1.json -> resources/<hash>.json): `handlers.{create,read,update,
 delete,list}.permissions` name the IAM actions each handler calls. The union over every resource type in
-twin.yaml (conditional resources included) must be covered exactly:
+twin.yaml and twin-data.yaml (conditional resources included) must be covered exactly:
 
 - every handler permission is granted (an Allow statement of ExecutionRole) or waived, with a reason, in
   templates/execution-role-waivers.yaml;
@@ -45,6 +47,9 @@ from cfnlint.version import __version__ as cfnlint_version
 
 TEMPLATES = Path(__file__).resolve().parent.parent
 TWIN = TEMPLATES / "twin.yaml"
+TWIN_DATA = TEMPLATES / "twin-data.yaml"
+# The templates whose stacks ExecutionRole runs: the app stack and the data stack of an environment.
+TWIN_TEMPLATES = (TWIN, TWIN_DATA)
 ACCESS = TEMPLATES / "environment-access.yaml"
 WAIVERS = TEMPLATES / "execution-role-waivers.yaml"
 ROLE = "ExecutionRole"
@@ -75,7 +80,7 @@ MIN_REASON_WORDS = 6
 #                                     type) sets that property (or resource attribute such as UpdatePolicy);
 #   list_only: true                   only list handlers name the action;
 #   not_an_action: true               the Service Authorization Reference defines no such action;
-#   retained: [LogicalId, ...]        a delete-handler permission of resources twin.yaml retains (see RETAINING);
+#   retained: [LogicalId, ...]        a delete-handler permission of resources twin(-data).yaml retain (see RETAINING);
 #   set: [Head.Property.Path, ...]    (granted_outside_handlers) the property that needs the grant is set.
 WAIVER_KEYS = {"action", "reason", "retained", "unset", "list_only", "not_an_action"}
 EXCEPTION_KEYS = {"action", "reason", "set"}
@@ -96,6 +101,25 @@ RETAINING = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
 def load_template(path: Path) -> dict:
     """A template parsed by cfn-lint's own loader (short-form tags such as !Sub and !If included)."""
     return cfn_yaml.load(str(path))
+
+
+def load_twin(paths: tuple[Path, ...] = TWIN_TEMPLATES) -> dict:
+    """The environment's twin templates as one: Resources, Parameters and Conditions of each, merged. A
+    logical id in two templates is refused (a waiver's grounds name resources by logical id); a parameter
+    or condition both declare must be declared alike."""
+    merged: dict = {"Parameters": {}, "Conditions": {}, "Resources": {}}
+    origin: dict[tuple[str, str], str] = {}
+    for path in paths:
+        template = load_template(path)
+        for section, entries in merged.items():
+            for name, value in (template.get(section) or {}).items():
+                seen = origin.get((section, str(name)))
+                if seen is not None and (section == "Resources" or entries[name] != value):
+                    raise ValueError(f"{section} {name} is declared by both {seen} and {path.name}"
+                                     + ("" if section == "Resources" else ", differently"))
+                origin[(section, str(name))] = path.name
+                entries[name] = value
+    return merged
 
 
 def load_waivers(path: Path = WAIVERS) -> dict:
@@ -197,7 +221,7 @@ def reason_problem(reason, names: set[str]) -> str | None:
     if text.lower().strip(" .") in GENERIC_REASONS or len(text.split()) < MIN_REASON_WORDS:
         return f"generic reason {text!r}"
     if not any(re.search(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])", text) for n in names):
-        return f"reason names no resource of twin.yaml (a logical id or an AWS:: type): {text!r}"
+        return f"reason names no resource of twin.yaml or twin-data.yaml (a logical id or an AWS:: type): {text!r}"
     return None
 
 
@@ -212,7 +236,7 @@ def _retained_problems(entry: dict, twin: dict, perms: dict) -> list[str]:
     for logical_id in ids:
         resource = resources.get(logical_id)
         if not isinstance(resource, dict):
-            problems.append(f"{action}: retained resource {logical_id} is not in twin.yaml")
+            problems.append(f"{action}: retained resource {logical_id} is not in twin.yaml or twin-data.yaml")
             continue
         for attribute, retaining in RETAINING.items():
             value = resource.get(attribute)
@@ -269,12 +293,13 @@ def setting_resources(twin: dict, target: str) -> tuple[list[str], list[str]]:
 
 
 def _basis_problems(entry: dict, twin: dict, perms: dict) -> list[str]:
-    """The machine-checked grounds of a waiver or an exception, against twin.yaml and the reference data."""
+    """The machine-checked grounds of a waiver or an exception, against the twin templates and the reference
+    data."""
     action, problems = entry["action"], []
     for target in _items(entry.get("unset", [])):
         named, setting = setting_resources(twin, str(target))
         if not named:
-            problems.append(f"{action}: unset {target}: twin.yaml has no such resource")
+            problems.append(f"{action}: unset {target}: twin.yaml and twin-data.yaml have no such resource")
         elif "." not in str(target):
             problems.append(f"{action}: unset {target}: name a property (Head.Property)")
         elif setting:
@@ -282,7 +307,8 @@ def _basis_problems(entry: dict, twin: dict, perms: dict) -> list[str]:
     for target in _items(entry.get("set", [])):
         named, setting = setting_resources(twin, str(target))
         if not setting:
-            problems.append(f"{action}: recorded for {target}, which no resource of twin.yaml sets any more")
+            problems.append(f"{action}: recorded for {target}, which no resource of twin.yaml or twin-data.yaml"
+                            " sets any more")
     if entry.get("list_only"):
         where = perms.get(key(action), {}).get("where", {})
         others = {t: sorted(h - {"list"}) for t, h in where.items() if h - {"list"}}
@@ -446,7 +472,8 @@ def audit(twin: dict, access: dict, waivers: dict) -> dict[str, list[str]]:
             problems["unjustified"].append(action)
     for k, entry in sorted(waived.items()):
         if k not in perms:
-            problems["stale_waivers"].append(f"{entry['action']}: no handler of a twin.yaml type needs it")
+            problems["stale_waivers"].append(f"{entry['action']}: no handler of a twin.yaml or twin-data.yaml type"
+                                             " needs it")
         if k in granted:
             problems["contradictions"].append(f"{entry['action']}: waived and granted ({granted[k]})")
         problems["retained"].extend(_retained_problems(entry, twin, perms))
@@ -485,7 +512,7 @@ def figures(twin: dict, access: dict, waivers: dict) -> dict[str, int]:
 
 @functools.lru_cache(maxsize=None)
 def _real() -> tuple[dict, dict, dict]:
-    return load_template(TWIN), load_template(ACCESS), load_waivers()
+    return load_twin(), load_template(ACCESS), load_waivers()
 
 
 def _audit_real() -> dict[str, list[str]]:
@@ -502,7 +529,8 @@ def test_every_handler_permission_is_granted_or_waived():
 
 
 def test_every_grant_serves_a_handler_or_a_recorded_exception():
-    _fail_on("unjustified", f"{ROLE} grants actions no twin.yaml handler needs (nor granted_outside_handlers)")
+    _fail_on("unjustified", f"{ROLE} grants actions no twin.yaml or twin-data.yaml handler needs"
+                            " (nor granted_outside_handlers)")
 
 
 def test_waivers_are_handler_permissions():
@@ -543,6 +571,32 @@ def test_the_figures_add_up():
     assert numbers["types"] > 10, numbers
     assert numbers["granted_handler_permissions"] + numbers["waived"] == numbers["handler_permissions"], numbers
     assert numbers["granted_handler_permissions"] + numbers["granted_outside_handlers"] == numbers["granted"], numbers
+
+
+def test_both_twin_templates_are_audited():
+    # The execution role runs the data stack's change sets too: its types (the key, the log groups) count.
+    twin = _real()[0]
+    for path in TWIN_TEMPLATES:
+        template = load_template(path)
+        assert set(resource_types(template)) <= set(resource_types(twin)), path.name
+        assert set(map(str, template["Resources"])) <= set(map(str, twin["Resources"])), path.name
+    assert {"AWS::KMS::Key", "AWS::Logs::LogGroup", "AWS::Lambda::Function"} <= set(resource_types(twin))
+    # Audited without the data template, the grants its resources need are reported unjustified.
+    app_only = audit(load_template(TWIN), _real()[1], _real()[2])["unjustified"]
+    assert "kms:CreateKey" in app_only and "logs:CreateLogGroup" in app_only, app_only
+
+
+def test_a_logical_id_in_both_twin_templates_is_refused(tmp_path):
+    twin = tmp_path / "twin.yaml"
+    twin.write_text(TWIN.read_text(encoding="utf-8"), encoding="utf-8")
+    clash = tmp_path / "twin-data.yaml"
+    clash.write_text("Resources:\n  Function:\n    Type: AWS::Logs::LogGroup\n", encoding="utf-8")
+    try:
+        load_twin((twin, clash))
+    except ValueError as error:
+        assert "Resources Function is declared by both twin.yaml and twin-data.yaml" in str(error), error
+    else:
+        raise AssertionError("a logical id declared by both templates was accepted")
 
 
 def test_role_writes_require_the_function_boundary():
@@ -685,7 +739,8 @@ def report() -> str:
     numbers = figures(twin, access, waivers)
     problems = audit(twin, access, waivers)
     lines = [
-        f"{ROLE} vs the registry schemas of templates/twin.yaml (cfn-lint {cfnlint_version}, {SCHEMA_REGION}):",
+        f"{ROLE} vs the registry schemas of templates/twin.yaml + twin-data.yaml (cfn-lint {cfnlint_version},"
+        f" {SCHEMA_REGION}):",
         f"  resource types:            {numbers['types']}",
         f"  handler permissions:       {numbers['handler_permissions']}"
         " (distinct actions of the create/read/update/delete/list handlers)",

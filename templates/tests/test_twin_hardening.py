@@ -1,10 +1,11 @@
-"""Static gates on templates/twin.yaml: what it needs before it can run in a real AWS account.
+"""Static gates on templates/twin.yaml (the app stack) and templates/twin-data.yaml (the data stack it
+attaches to): what they need before they can run in a real AWS account.
 
 Self-contained (no conftest). Run with the template gates' virtualenv, which has cfn-lint:
 
     .twin/tools/venv/bin/python -m pytest -q templates/tests/test_twin_hardening.py
 
-The template is read with cfn-lint's own loader (short-form tags such as !Sub and !If become their
+The templates are read with cfn-lint's own loader (short-form tags such as !Sub and !If become their
 long forms). Each gate is a function returning the problems it finds; every test runs it on the real
 template (expecting none) and on a copy broken in the way the gate exists to catch (expecting that
 problem), so a gate that cannot fail fails its own test.
@@ -24,6 +25,7 @@ from cfnlint.decode import cfn_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TWIN = ROOT / "templates" / "twin.yaml"
+TWIN_DATA = ROOT / "templates" / "twin-data.yaml"
 RUNTIME_CONFIG = ROOT / "runtime" / "src" / "config.rs"
 
 Template = dict[str, Any]
@@ -37,6 +39,11 @@ def load(path: Path) -> Template:
 @pytest.fixture(scope="module")
 def twin() -> Template:
     return load(TWIN)
+
+
+@pytest.fixture(scope="module")
+def twin_data() -> Template:
+    return load(TWIN_DATA)
 
 
 def resources_of(template: Template, resource_type: str) -> dict[str, dict[str, Any]]:
@@ -386,8 +393,9 @@ def test_body_size_is_limited_at_64_kib_by_our_own_rule(twin: Template) -> None:
     expect(body_limit_problems, broken, "CrossSiteScripting_Body is not blocked once the body passes 8 KB")
 
 
-# --- 4. Data and evidence outlive the stack, but not a failed create -----------------------------
+# --- 4. Data and evidence outlive the stacks, but not a failed create ----------------------------
 
+# All in the data stack (twin-data.yaml), which `twinctl destroy` keeps; even deleting it keeps them.
 RETAINED = ["MemoryBucket", "Key", "LlmSecret", "FunctionLogGroup", "ApiLogGroup"]
 # AWS CloudFormation, "DeletionPolicy attribute": RetainExceptOnCreate behaves like Retain except for the
 # stack operation that created the resource, whose rollback deletes it (so a failed first deploy leaves no
@@ -401,18 +409,24 @@ POLICIES = {"DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Re
 def retention_problems(template: Template) -> list[str]:
     problems = []
     for logical_id in RETAINED:
-        resource = template["Resources"][logical_id]
+        resource = template["Resources"].get(logical_id)
+        if resource is None:
+            problems.append(f"{logical_id}: not in the template")
+            continue
         for policy, want in POLICIES.items():
             if resource.get(policy) != want:
                 problems.append(f"{logical_id}: {policy} is {resource.get(policy)!r}, not {want}")
     return problems
 
 
-def test_memory_key_secret_and_logs_are_retained_except_on_a_failed_create(twin: Template) -> None:
-    # Catches: deleting the stack (or an update replacing the resource) deleting conversations, the API
+def test_memory_key_secret_and_logs_are_retained_except_on_a_failed_create(twin: Template,
+                                                                           twin_data: Template) -> None:
+    # Catches: deleting the data stack (or an update replacing the resource) deleting conversations, the API
     # key, the logs, or scheduling the deletion of the key they are encrypted with; and a plain Retain,
     # which keeps the named secret and log groups after a failed create, so the retry fails "already exists".
-    assert retention_problems(twin) == []
+    assert retention_problems(twin_data) == []
+    # They are the data stack's: the app stack, which `twinctl destroy` deletes, holds none of them.
+    assert retention_problems(twin) == [f"{logical_id}: not in the template" for logical_id in RETAINED]
     for logical_id, policy, value in (
         ("Key", "DeletionPolicy", None),
         ("LlmSecret", "DeletionPolicy", "Retain"),
@@ -420,7 +434,7 @@ def test_memory_key_secret_and_logs_are_retained_except_on_a_failed_create(twin:
         ("ApiLogGroup", "UpdateReplacePolicy", None),
         ("MemoryBucket", "UpdateReplacePolicy", "Delete"),
     ):
-        broken = copy.deepcopy(twin)
+        broken = copy.deepcopy(twin_data)
         if value is None:
             del broken["Resources"][logical_id][policy]
         else:
@@ -530,7 +544,10 @@ def as_list(value: Any) -> list[Any]:
 
 def grant_problems(template: Template) -> list[str]:
     problems = []
-    for name, key in resources_of(template, "AWS::KMS::Key").items():
+    keys = resources_of(template, "AWS::KMS::Key")
+    if not keys:
+        problems.append("no AWS::KMS::Key to check")
+    for name, key in keys.items():
         for statement in as_list(key["Properties"]["KeyPolicy"]["Statement"]):
             if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
                 continue
@@ -544,10 +561,12 @@ def grant_problems(template: Template) -> list[str]:
     return problems
 
 
-def test_key_grants_only_for_aws_services(twin: Template) -> None:
+def test_key_grants_only_for_aws_services(twin: Template, twin_data: Template) -> None:
     # Catches: a principal that can hand out grants on the key directly (a grant outlives policy reviews).
-    assert grant_problems(twin) == []
-    broken = copy.deepcopy(twin)
+    # The key is the data stack's; the app stack declares none (it uses the key by ARN, DataKeyArn).
+    assert grant_problems(twin_data) == []
+    assert grant_problems(twin) == ["no AWS::KMS::Key to check"]
+    broken = copy.deepcopy(twin_data)
     admin = props(broken, "Key")["KeyPolicy"]["Statement"][0]
     admin["Action"].append("kms:CreateGrant")
     expect(grant_problems, broken, "AccountAdministersTheKey allows kms:CreateGrant")
@@ -587,3 +606,103 @@ def test_every_role_carries_the_permissions_boundary(twin: Template) -> None:
     broken = copy.deepcopy(twin)
     broken["Parameters"]["PermissionsBoundaryArn"]["Default"] = "arn:aws:iam::123456789012:policy/b"
     expect(boundary_problems, broken, "PermissionsBoundaryArn must be a String defaulting to")
+
+
+# --- 10. The app stack attaches to the data stack -----------------------------------------------
+
+# twinctl passes each output of the data stack to the app template's parameter of the same name. The app
+# stack keeps its own outputs (twinctl and the tests read them), now valued from those parameters.
+KEPT_OUTPUTS = {
+    "MemoryBucketName": "DataMemoryBucketName",
+    "SecretArn": "DataSecretArn",
+    "KeyArn": "DataKeyArn",
+    "LogGroupName": "DataFunctionLogGroupName",
+    "ApiLogGroupName": "DataApiLogGroupName",
+}
+# What the data stack's outputs look like (any partition; CloudFormation-generated bucket names), so that a
+# parameter's AllowedPattern never refuses the value twinctl passes it.
+SAMPLE_OUTPUTS = {
+    "DataKeyArn": ["arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                   "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"],
+    "DataMemoryBucketName": ["twin-local-data-memorybucket-1a2b3c4d5e6f",
+                             "pppppppppppppppppppp-production-data-memorybucket-1a2b3c4d5e6f"],
+    "DataSecretArn": ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:twin/production/llm-api-key-AbC1eF",
+                      "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:twin/local/llm-api-key-a1B2c3"],
+    "DataFunctionLogGroupName": ["/aws/lambda/twin-production-api"],
+    "DataApiLogGroupName": ["/aws/apigateway/twin-production-api"],
+}
+RETAINING_POLICIES = {"Retain", "RetainExceptOnCreate", "Snapshot"}
+
+
+def split_problems(twin: Template, data: Template) -> list[str]:
+    problems = []
+    parameters, outputs = twin.get("Parameters", {}), data.get("Outputs", {})
+    for name in outputs:
+        parameter = parameters.get(name)
+        if parameter is None:
+            problems.append(f"data output {name}: twin.yaml declares no parameter {name}")
+        elif parameter.get("Type") != "String":
+            problems.append(f"data output {name}: twin.yaml's parameter is {parameter.get('Type')}, not String")
+    for name in parameters:
+        if name.startswith("Data") and name not in outputs:
+            problems.append(f"twin.yaml parameter {name}: twin-data.yaml has no such output")
+    for name, spec in data.get("Parameters", {}).items():
+        if name in parameters and parameters[name] != spec:
+            problems.append(f"parameter {name} is declared differently in twin.yaml and twin-data.yaml")
+    for name in sorted(set(twin["Resources"]) & set(data["Resources"])):
+        problems.append(f"{name}: in both templates")
+    for output, parameter in KEPT_OUTPUTS.items():
+        value = twin.get("Outputs", {}).get(output, {}).get("Value")
+        if value != {"Ref": parameter}:
+            problems.append(f"twin.yaml output {output} is {value!r}, not the parameter {parameter}")
+    for name, samples in SAMPLE_OUTPUTS.items():
+        pattern = parameters.get(name, {}).get("AllowedPattern")
+        if pattern is None:
+            problems.append(f"twin.yaml parameter {name} has no AllowedPattern")
+            continue
+        for sample in samples:
+            if not re.fullmatch(pattern, sample):
+                problems.append(f"twin.yaml parameter {name}: AllowedPattern refuses {sample!r}")
+        if re.fullmatch(pattern, ""):
+            problems.append(f"twin.yaml parameter {name}: AllowedPattern accepts an empty value")
+    # `twinctl destroy` deletes the app stack and must leave nothing of it behind but the data stack.
+    for name, resource in twin["Resources"].items():
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if resource.get(policy) in RETAINING_POLICIES:
+                problems.append(f"twin.yaml {name}: {policy} {resource[policy]} (the app stack keeps no data)")
+    # The data stack has no PermissionsBoundaryArn: the execution role could not create a role there.
+    for name in resources_of(data, "AWS::IAM::Role"):
+        problems.append(f"twin-data.yaml {name}: a role in the data stack")
+    return problems
+
+
+def test_the_app_stack_takes_the_data_stacks_outputs(twin: Template, twin_data: Template) -> None:
+    # Catches: an output twinctl would pass to no parameter (or a parameter no output fills), a shared
+    # parameter that drifted apart, a resource in both stacks, an app output that no longer reports the
+    # data, a pattern that refuses a real output, and anything the app stack would leave behind on destroy.
+    assert split_problems(twin, twin_data) == []
+    assert set(twin_data["Outputs"]) == set(SAMPLE_OUTPUTS) == set(KEPT_OUTPUTS.values())
+
+    broken = copy.deepcopy(twin)
+    del broken["Parameters"]["DataSecretArn"]
+    expect(lambda t: split_problems(t, twin_data), broken, "data output DataSecretArn: twin.yaml declares no parameter")
+    broken = copy.deepcopy(twin_data)
+    del broken["Outputs"]["DataKeyArn"]
+    expect(lambda t: split_problems(twin, t), broken, "twin.yaml parameter DataKeyArn: twin-data.yaml has no such output")
+    broken = copy.deepcopy(twin_data)
+    broken["Parameters"]["RetainedReleases"]["MinValue"] = 1
+    expect(lambda t: split_problems(twin, t), broken, "parameter RetainedReleases is declared differently")
+    broken = copy.deepcopy(twin)
+    broken["Resources"]["MemoryBucket"] = copy.deepcopy(twin_data["Resources"]["MemoryBucket"])
+    problems = split_problems(broken, twin_data)
+    assert "MemoryBucket: in both templates" in problems, problems
+    assert any("twin.yaml MemoryBucket: DeletionPolicy RetainExceptOnCreate" in p for p in problems), problems
+    broken = copy.deepcopy(twin)
+    broken["Outputs"]["KeyArn"]["Value"] = {"Fn::GetAtt": ["Key", "Arn"]}
+    expect(lambda t: split_problems(t, twin_data), broken, "twin.yaml output KeyArn is")
+    broken = copy.deepcopy(twin)
+    broken["Parameters"]["DataMemoryBucketName"]["AllowedPattern"] = "^[a-z0-9-]{3,40}$"
+    expect(lambda t: split_problems(t, twin_data), broken, "AllowedPattern refuses 'pppppppppppppppppppp-production")
+    broken = copy.deepcopy(twin_data)
+    broken["Resources"]["DataRole"] = copy.deepcopy(twin["Resources"]["FunctionRole"])
+    expect(lambda t: split_problems(twin, t), broken, "twin-data.yaml DataRole: a role in the data stack")

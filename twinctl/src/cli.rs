@@ -69,6 +69,8 @@ pub enum Command {
     Secrets(SecretsArgs),
     /// The function's log lines from CloudWatch Logs (locally, the emulator's): by time, request, level or text.
     Logs(LogsArgs),
+    /// Delete the environment's stack; keep its conversations, key and secret (a deploy reattaches them) unless --delete-data.
+    Destroy(DestroyArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -179,6 +181,28 @@ pub struct StatusArgs {
     /// Exit 3 when anything drifted from the current release (for scheduled CI checks).
     #[arg(long)]
     pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Environment name from the configuration.
+    pub env: String,
+    /// Repeat the environment's name: an approval-gated environment needs it with --yes.
+    #[arg(long, value_name = "ENV")]
+    pub env_name_confirm: Option<String>,
+    /// Also delete the memory bucket (every conversation), the secret (no recovery window) and the
+    /// log groups, and schedule the key's deletion (7 days). Asks a second time.
+    #[arg(long)]
+    pub delete_data: bool,
+    /// Keep the release history (`twinctl releases` lists it after the destroy).
+    #[arg(long)]
+    pub keep_history: bool,
+    /// Turn termination protection off where it is on; without it a protected stack is refused.
+    #[arg(long)]
+    pub disable_termination_protection: bool,
+    /// Take over a stale environment lock left by a crashed command first.
+    #[arg(long)]
+    pub force_unlock: bool,
 }
 
 #[derive(Debug, Args)]

@@ -58,6 +58,10 @@ pub struct Bootstrap {
 pub struct Templates {
     #[serde(default = "default_stack_template")]
     pub stack: PathBuf,
+    /// The environment's data (`{stack}-data`): memory bucket, key, secret, log groups. Deployed
+    /// before the stack, kept by `twinctl destroy` so that the next deploy reattaches it.
+    #[serde(default = "default_data_template")]
+    pub data: PathBuf,
     #[serde(default = "default_bootstrap_template")]
     pub bootstrap: PathBuf,
     /// Each environment's CI roles (`{project}-ci-{environment}`).
@@ -69,6 +73,7 @@ impl Default for Templates {
     fn default() -> Self {
         Self {
             stack: default_stack_template(),
+            data: default_data_template(),
             bootstrap: default_bootstrap_template(),
             access: default_access_template(),
         }
@@ -81,6 +86,10 @@ fn default_access_template() -> PathBuf {
 
 fn default_stack_template() -> PathBuf {
     PathBuf::from("templates/twin.yaml")
+}
+
+fn default_data_template() -> PathBuf {
+    PathBuf::from("templates/twin-data.yaml")
 }
 
 fn default_bootstrap_template() -> PathBuf {
@@ -242,6 +251,19 @@ impl Config {
             }
         }
         self.validate_bootstrap()?;
+        // An environment's stack must not be another's data stack (`{stack}-data`): destroying one
+        // would delete the other.
+        for (name, environment) in &self.environments {
+            let stack = self.stack_name(name, environment);
+            for (other, other_environment) in &self.environments {
+                if stack == self.data_stack_name(other, other_environment) {
+                    return Err(Error::user(format!(
+                        "{}: environment {name:?}'s stack {stack:?} is environment {other:?}'s data stack; rename one",
+                        self.path.display()
+                    )));
+                }
+            }
+        }
         for (name, environment) in &self.environments {
             if let Some(canary) = &environment.canary {
                 crate::canary::Settings::from_config(canary)
@@ -309,6 +331,11 @@ impl Config {
 
     pub fn stack_name(&self, name: &str, environment: &Environment) -> String {
         environment.stack_name.clone().unwrap_or_else(|| format!("{}-{name}", self.project))
+    }
+
+    /// The stack of the environment's data, which outlives the stack (`twinctl destroy`).
+    pub fn data_stack_name(&self, name: &str, environment: &Environment) -> String {
+        format!("{}-data", self.stack_name(name, environment))
     }
 
     pub fn bootstrap_stack_name(&self, environment: &Environment) -> String {
@@ -396,6 +423,17 @@ mod tests {
             .expect_err("bad project")
             .to_string();
         assert!(message.contains("lowercase"), "{message}");
+    }
+
+    #[test]
+    fn an_environment_whose_stack_is_anothers_data_stack_is_refused() {
+        let text =
+            "project: twin\nenvironments:\n  local:\n    region: us-east-1\n  local-data:\n    region: us-east-1\n";
+        let message = parse(text).expect_err("collision").to_string();
+        assert!(message.contains("\"twin-local-data\" is environment \"local\"'s data stack"), "{message}");
+        let config = parse(VALID).expect("valid");
+        let local = config.environment("local").expect("local");
+        assert_eq!(config.data_stack_name("local", local), "twin-local-data");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod config;
 pub mod context;
 pub mod cost;
 pub mod deploy;
+pub mod destroy;
 pub mod drift;
 pub mod error;
 pub mod iam_diff;
@@ -68,6 +69,7 @@ async fn dispatch(ctx: &Context, command: &Command) -> Result<Exit> {
         Command::Serve(args) => commands::serve::run(ctx, args).await.map(|()| Exit::Success),
         Command::Secrets(args) => commands::secrets::run(ctx, args).await.map(|()| Exit::Success),
         Command::Logs(args) => commands::logs::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Destroy(args) => commands::destroy::run(ctx, args).await.map(|()| Exit::Success),
         Command::Diff(args) => commands::diff::run(ctx, args).await,
         Command::Completions(_) => Ok(Exit::Success),
     }

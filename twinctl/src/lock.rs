@@ -36,6 +36,7 @@ pub enum Activity {
     /// A deploy watching a canary: traffic is split between two versions.
     Canary,
     Rollback,
+    Destroy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -97,6 +98,7 @@ impl Holder {
                 Activity::Deploy => "deploying",
                 Activity::Canary => "watching a canary",
                 Activity::Rollback => "rolling back",
+                Activity::Destroy => "destroying",
             },
             self.since,
             self.git_sha.as_ref().map(|sha| format!(", at {sha}")).unwrap_or_default(),
@@ -175,6 +177,30 @@ pub struct EnvironmentLock {
 }
 
 impl EnvironmentLock {
+    /// Takes environment `target`'s lock for a command acting as `caller` (the `lock` phase), or
+    /// fails naming who holds it.
+    pub async fn take(
+        target: &crate::target::Target,
+        caller: &crate::aws::Caller,
+        activity: Activity,
+        force: bool,
+        printer: &Printer,
+    ) -> Result<Self> {
+        let phase = printer.phase("lock");
+        let lock = Self::acquire(
+            target.aws.s3(),
+            target.artifacts_bucket()?,
+            &target.name,
+            Holder::current(&caller.arn, activity),
+            force,
+            printer,
+            LEASE,
+        )
+        .await?;
+        phase.finish(format!("{} held", artifacts::lock_key(&target.name)));
+        Ok(lock)
+    }
+
     /// Takes the lock for `lease` (renewed until released), or fails naming who holds it.
     pub async fn acquire(
         client: Client,

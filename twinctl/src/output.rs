@@ -138,6 +138,32 @@ pub fn confirm_iam_broadening(approved: bool, environment: &str) -> crate::error
     ask(approved, environment, "IAM access broadens as listed above. Deploy anyway?", "IAM-broadening deploy", &hint)
 }
 
+/// Asks on the terminal to type `expected` (a name, a phrase) before something irreversible, as
+/// GitHub does before deleting a repository; `yes` answers for scripts, and without a terminal
+/// there is no one to ask.
+pub fn confirm_by_typing(yes: bool, expected: &str, prompt: &str, action: &str) -> crate::error::Result<()> {
+    use crate::error::Error;
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::user_with_hint(
+            format!("{action} needs confirmation and there is no terminal to ask"),
+            "pass --yes (or set TWINCTL_YES=true)",
+        ));
+    }
+    eprint!("{prompt}\nType {expected:?} to confirm: ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("failed to read the answer: {e}")))?;
+    if answer.trim() == expected {
+        Ok(())
+    } else {
+        Err(Error::user(format!("{action} cancelled: {:?} is not {expected:?}", answer.trim())))
+    }
+}
+
 fn ask(answered: bool, environment: &str, question: &str, action: &str, hint: &str) -> crate::error::Result<()> {
     use crate::error::Error;
     if answered {

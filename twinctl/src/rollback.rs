@@ -36,7 +36,7 @@ use crate::aws::{Caller, s3};
 use crate::context::Context;
 use crate::deploy::site;
 use crate::error::{Error, Result};
-use crate::lock::{Activity, EnvironmentLock, Holder};
+use crate::lock::{Activity, EnvironmentLock};
 use crate::release::{self, Kind, ObjectRecord, Outcome, Release};
 use crate::retention;
 use crate::target::Target;
@@ -86,19 +86,7 @@ pub struct RollbackReport {
 
 /// Takes the lock, rolls back, records the rollback, releases the lock.
 pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &Options) -> Result<RollbackReport> {
-    let bucket = target.artifacts_bucket()?.to_owned();
-    let phase = ctx.printer.phase("lock");
-    let lock = EnvironmentLock::acquire(
-        target.aws.s3(),
-        &bucket,
-        &target.name,
-        Holder::current(&caller.arn, Activity::Rollback),
-        options.force_unlock,
-        &ctx.printer,
-        crate::lock::LEASE,
-    )
-    .await?;
-    phase.finish(format!("{} held", artifacts::lock_key(&target.name)));
+    let lock = EnvironmentLock::take(target, caller, Activity::Rollback, options.force_unlock, &ctx.printer).await?;
     let result = locked(ctx, target, caller, options, &lock).await;
     let released = lock.release().await;
     let report = result?;

@@ -24,6 +24,8 @@ pub struct Target {
     pub architecture: Architecture,
     pub aws: Aws,
     pub stack_name: String,
+    /// The stack of the environment's data (`{stack}-data`), kept by `twinctl destroy`.
+    pub data_stack_name: String,
     pub bootstrap_stack_name: String,
     /// The environment's CI roles (`{project}-ci-{environment}`).
     pub access_stack_name: String,
@@ -35,6 +37,10 @@ pub struct Target {
     /// None before the first deploy (a REVIEW_IN_PROGRESS shell counts as none).
     pub stack: Option<Stack>,
     pub outputs: BTreeMap<String, String>,
+    /// None before the first deploy, and after `destroy --delete-data`.
+    pub data_stack: Option<Stack>,
+    /// The data stack's outputs, each passed to the stack's parameter of the same name.
+    pub data_outputs: BTreeMap<String, String>,
     /// The version the `live` alias points to; None before the first smoke-tested version.
     pub live_version: Option<String>,
 }
@@ -50,6 +56,7 @@ impl Context {
         };
         let aws = Aws::connect(connection).await;
         let stack_name = self.config.stack_name(name, &environment);
+        let data_stack_name = self.config.data_stack_name(name, &environment);
         let bootstrap_stack_name = self.config.bootstrap_stack_name(&environment);
         let cfn = aws.cloudformation();
         let artifacts_bucket = match aws::stack::describe(&cfn, &bootstrap_stack_name).await? {
@@ -66,31 +73,41 @@ impl Context {
             _ => BTreeMap::new(),
         };
         let (stack, outputs, live_version) = current_state(&aws, &stack_name).await?;
+        let data_stack = existing(&aws, &data_stack_name).await?;
+        let data_outputs = data_stack.as_ref().map(aws::stack::outputs).unwrap_or_default();
         Ok(Target {
             name: name.to_owned(),
             architecture: self.config.architecture(&environment),
             environment,
             aws,
             stack_name,
+            data_stack_name,
             bootstrap_stack_name,
             access_stack_name,
             artifacts_bucket,
             access,
             stack,
             outputs,
+            data_stack,
+            data_outputs,
             live_version,
         })
     }
 }
 
-/// The stack (a REVIEW_IN_PROGRESS shell counts as none), its outputs and the live version.
+/// A stack, unless missing (a REVIEW_IN_PROGRESS shell counts as none).
+async fn existing(aws: &Aws, stack_name: &str) -> Result<Option<Stack>> {
+    Ok(aws::stack::describe(&aws.cloudformation(), stack_name)
+        .await?
+        .filter(|s| aws::stack::state(Some(s)) != aws::stack::StackState::Missing))
+}
+
+/// The stack, its outputs and the live version.
 async fn current_state(
     aws: &Aws,
     stack_name: &str,
 ) -> Result<(Option<Stack>, BTreeMap<String, String>, Option<String>)> {
-    let stack = aws::stack::describe(&aws.cloudformation(), stack_name)
-        .await?
-        .filter(|s| aws::stack::state(Some(s)) != aws::stack::StackState::Missing);
+    let stack = existing(aws, stack_name).await?;
     let outputs = stack.as_ref().map(aws::stack::outputs).unwrap_or_default();
     let live_version = match outputs.get("FunctionName") {
         Some(function) => aws::lambda::alias_version(&aws.lambda(), function).await?,
@@ -105,6 +122,8 @@ impl Target {
     pub async fn refresh(&mut self) -> Result<()> {
         let (stack, outputs, live_version) = current_state(&self.aws, &self.stack_name).await?;
         (self.stack, self.outputs, self.live_version) = (stack, outputs, live_version);
+        let data_stack = existing(&self.aws, &self.data_stack_name).await?;
+        self.set_data_stack(data_stack);
         Ok(())
     }
 
@@ -167,6 +186,12 @@ impl Target {
                 format!("run `twinctl deploy {}` first", self.name),
             )
         })
+    }
+
+    /// Refreshes the data stack and its outputs after it changed (None: deleted).
+    pub fn set_data_stack(&mut self, stack: Option<Stack>) {
+        self.data_outputs = stack.as_ref().map(aws::stack::outputs).unwrap_or_default();
+        self.data_stack = stack;
     }
 
     /// Refreshes the stack and its outputs after the stack changed.

@@ -32,6 +32,7 @@ fn help_of_every_command_is_stable() {
         "serve",
         "secrets",
         "logs",
+        "destroy",
         "completions",
     ];
     for name in commands {

@@ -50,7 +50,7 @@ fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = format!(
         "project: twin\n\
-         templates:\n  stack: {root}/templates/twin.yaml\n\
+         templates:\n  stack: {root}/templates/twin.yaml\n  data: {root}/templates/twin-data.yaml\n\
          environments:\n\
          \x20 staging:\n    region: us-east-1\n    parameters:\n      LlmProvider: bedrock\n\
          \x20 production:\n    region: us-east-1\n    parameters:\n      LlmProvider: bedrock\n      EnableWaf: \"true\"\n      FunctionMemory: \"1024\"\n\

@@ -421,7 +421,9 @@ fn diff_lists_the_iam_grants_a_template_change_adds() {
     let diff: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(
         diff["iam"]["broadened"],
-        serde_json::json!(["FunctionRole: Allow s3:GetObjectVersion on ${MemoryBucket.Arn}/persona/me.txt"]),
+        serde_json::json!([
+            "FunctionRole: Allow s3:GetObjectVersion on arn:${AWS::Partition}:s3:::${DataMemoryBucketName}/persona/me.txt"
+        ]),
         "{diff}"
     );
     assert_eq!(diff["iam"]["narrowed"], serde_json::json!([]));

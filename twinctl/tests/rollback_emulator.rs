@@ -259,32 +259,32 @@ fn rollback_with_infra_reapplies_the_releases_template_parameters_and_without_le
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
-        text.replace("      LlmProvider: offline\n", "      LlmProvider: offline\n      LogRetentionDays: \"7\"\n"),
+        text.replace("      LlmProvider: offline\n", "      LlmProvider: offline\n      ApiThrottleBurst: \"7\"\n"),
     )
     .unwrap();
     project.deploy(&project.bundle("b", ""));
-    let retention = |project: &Project| {
+    let burst = |project: &Project| {
         let status = project.json(&["status", "local"]);
         let stack = status["stack"].as_str().unwrap().to_owned();
         with_emulator(|sdk| async move {
             let described =
                 aws_sdk_cloudformation::Client::new(&sdk).describe_stacks().stack_name(&stack).send().await.unwrap();
             let stack = described.stacks()[0].clone();
-            let value = stack.parameters().iter().find(|p| p.parameter_key() == Some("LogRetentionDays")).unwrap();
+            let value = stack.parameters().iter().find(|p| p.parameter_key() == Some("ApiThrottleBurst")).unwrap();
             value.parameter_value().unwrap().to_owned()
         })
     };
-    assert_eq!(retention(&project), "7");
+    assert_eq!(burst(&project), "7");
 
     let plain = project.json(&["rollback", "local"]);
     assert_eq!(plain["to"], a["release_id"]);
-    assert_eq!(retention(&project), "7", "infrastructure stays as it is without --infra");
+    assert_eq!(burst(&project), "7", "infrastructure stays as it is without --infra");
     assert_eq!(project.json(&["status", "local"])["outputs"]["LiveVersion"], "1", "the stack records the live version");
 
     project.json(&["rollback", "local"]); // forward to B again
     let infra = project.json(&["rollback", "local", "--infra"]);
     assert_eq!(infra["infra"], true);
-    assert_eq!(retention(&project), "30", "A's parameters are back");
+    assert_eq!(burst(&project), "2000", "A's parameters are back");
     let status = project.json(&["status", "local"]);
     assert_eq!(status["live_version"], "1");
     assert_eq!(status["outputs"]["LiveVersion"], "1");

@@ -88,6 +88,16 @@ pub const ADMIN_ONLY: &[Needed] = &[
     ),
     op("cloudformation", "DescribeStackDriftDetectionStatus", &["cloudformation:DescribeStackDriftDetectionStatus"]),
     op("cloudformation", "DescribeStackResourceDrifts", &["cloudformation:DescribeStackResourceDrifts"]),
+    // `destroy`: the site bucket and, with --delete-data, the memory bucket are emptied of every
+    // version; the retained data is deleted by its own APIs. A preview role that may destroy
+    // `pr-*` environments is the CI issue's (#14); the staging and production roles never may.
+    op("s3", "DeleteObjects", &["s3:DeleteObject", "s3:DeleteObjectVersion"]),
+    // HeadBucket is authorised as s3:ListBucket (S3 API reference, HeadBucket: Permissions).
+    op("s3", "HeadBucket", &["s3:ListBucket"]),
+    op("s3", "DeleteBucket", &["s3:DeleteBucket"]),
+    op("secretsmanager", "DeleteSecret", &["secretsmanager:DeleteSecret"]),
+    op("kms", "ScheduleKeyDeletion", &["kms:ScheduleKeyDeletion"]),
+    op("logs", "DeleteLogGroup", &["logs:DeleteLogGroup"]),
 ];
 
 /// What twinctl calls with a function's role session, as Lambda would for the function: a
@@ -119,6 +129,10 @@ pub fn ci_actions() -> BTreeSet<&'static str> {
 mod tests {
     use super::*;
 
+    fn lookup_action(action: &str) -> bool {
+        CI.iter().chain(ADMIN_ONLY).any(|n| n.actions.contains(&action))
+    }
+
     #[test]
     fn every_operation_is_declared_once_and_actions_are_service_prefixed() {
         let mut seen = BTreeSet::new();
@@ -131,8 +145,18 @@ mod tests {
             }
         }
         assert!(lookup("s3", "ListObjectsV2").is_some());
-        assert!(lookup("s3", "DeleteBucket").is_none());
-        assert!(!ci_actions().contains("cloudformation:DeleteStack"), "CI never deletes a stack");
+        assert!(lookup("s3", "PutBucketPolicy").is_none());
+        for destructive in [
+            "cloudformation:DeleteStack",
+            "s3:DeleteBucket",
+            "s3:DeleteObjectVersion",
+            "secretsmanager:DeleteSecret",
+            "kms:ScheduleKeyDeletion",
+            "logs:DeleteLogGroup",
+        ] {
+            assert!(lookup_action(destructive), "{destructive} is declared (destroy)");
+            assert!(!ci_actions().contains(destructive), "the staging and production CI roles never may {destructive}");
+        }
         assert!(lookup("logs", "PutLogEvents").is_some(), "declared, on the function's behalf");
         assert!(!ci_actions().contains("logs:PutLogEvents"), "a CI role never writes the function's logs");
         assert!(function_actions().contains("logs:PutLogEvents"));

@@ -256,6 +256,75 @@ pub async fn keys(s3: &Client, bucket: &str, prefix: &str) -> Result<std::collec
     Ok(keys)
 }
 
+/// Deletes every version and delete marker under `prefix` (None: the whole bucket), so that
+/// nothing of it can be restored and the bucket can be deleted. Returns how many were deleted; a
+/// missing bucket has none. DeleteObjects takes up to 1,000 keys, each with its version id, and
+/// reports per key (S3 API reference, DeleteObjects).
+pub async fn delete_all_versions(s3: &Client, bucket: &str, prefix: Option<&str>) -> Result<usize> {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    let pages = match version_pages(s3, bucket, prefix).await {
+        Ok(pages) => pages,
+        Err(_) if !bucket_exists(s3, bucket).await? => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut deleted = 0;
+    for page in pages {
+        let versions = page.versions().iter().filter_map(|v| Some((v.key()?, v.version_id()?)));
+        let markers = page.delete_markers().iter().filter_map(|m| Some((m.key()?, m.version_id()?)));
+        let identifiers: Vec<ObjectIdentifier> = versions
+            .chain(markers)
+            .filter_map(|(key, version)| ObjectIdentifier::builder().key(key).version_id(version).build().ok())
+            .collect();
+        for batch in identifiers.chunks(1000) {
+            let delete = Delete::builder()
+                .set_objects(Some(batch.to_vec()))
+                .quiet(true)
+                .build()
+                .map_err(|e| Error::Internal(anyhow::anyhow!("failed to build a DeleteObjects request: {e}")))?;
+            let answer = s3
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+                .sdk_context(|| format!("failed to delete object versions in s3://{bucket}"))?;
+            if let Some(failed) = answer.errors().first() {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "S3 did not delete s3://{bucket}/{} (version {}): {} {}; {} of {} failed",
+                    failed.key().unwrap_or_default(),
+                    failed.version_id().unwrap_or_default(),
+                    failed.code().unwrap_or_default(),
+                    failed.message().unwrap_or_default(),
+                    answer.errors().len(),
+                    batch.len()
+                )));
+            }
+            deleted += batch.len();
+        }
+    }
+    Ok(deleted)
+}
+
+/// Whether `bucket` exists (HeadBucket: 404 when it does not).
+pub async fn bucket_exists(s3: &Client, bucket: &str) -> Result<bool> {
+    match s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(e).sdk_context(|| format!("failed to check bucket s3://{bucket}")),
+    }
+}
+
+/// Empties `bucket` of every version, then deletes it; a bucket already gone counts as deleted.
+/// Returns how many versions and delete markers were deleted.
+pub async fn delete_bucket(s3: &Client, bucket: &str) -> Result<usize> {
+    let deleted = delete_all_versions(s3, bucket, None).await?;
+    match s3.delete_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(deleted),
+        Err(e) if is_not_found(&e) => Ok(deleted),
+        Err(e) => Err(e).sdk_context(|| format!("failed to delete bucket s3://{bucket}")),
+    }
+}
+
 /// An S3 URL CloudFormation accepts as TemplateURL (virtual-hosted style).
 pub fn https_url(bucket: &str, region: &str, key: &str) -> String {
     format!("https://{bucket}.s3.{region}.amazonaws.com/{key}")

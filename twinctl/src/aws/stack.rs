@@ -166,6 +166,47 @@ pub async fn protect(cfn: &Client, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Turns termination protection off, so that DeleteStack can proceed (`destroy
+/// --disable-termination-protection`; CloudFormation User Guide, "Protect CloudFormation stacks
+/// from being deleted").
+pub async fn unprotect(cfn: &Client, name: &str) -> Result<()> {
+    cfn.update_termination_protection()
+        .stack_name(name)
+        .enable_termination_protection(false)
+        .send()
+        .await
+        .sdk_context(|| format!("failed to turn off termination protection for {name}"))?;
+    Ok(())
+}
+
+/// Deletes the stack and waits until it is gone; false when there was none. Resources whose
+/// DeletionPolicy is Retain stay (CloudFormation skips them). A deletion that fails names the
+/// resources that blocked it; rerunning retries it.
+pub async fn delete(cfn: &Client, name: &str, waiting: &Waiting, phase: &Phase) -> Result<bool> {
+    if settle(cfn, name, waiting, phase).await?.filter(|s| state(Some(s)) != StackState::Missing).is_none() {
+        return Ok(false);
+    }
+    phase.message(format!("deleting stack {name}"));
+    cfn.delete_stack().stack_name(name).send().await.sdk_context(|| format!("failed to delete stack {name}"))?;
+    let Some(still) = settle(cfn, name, waiting, phase).await? else { return Ok(true) };
+    let blocked: Vec<String> = events(cfn, name)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.status == "DELETE_FAILED")
+        .map(|e| format!("{} ({}): {}", e.logical_id, e.resource_type, e.reason.unwrap_or_default()))
+        .collect();
+    Err(Error::user_with_hint(
+        format!(
+            "stack {name} was not deleted ({}{}){}",
+            status_text(&still),
+            still.stack_status_reason().map(|r| format!(": {r}")).unwrap_or_default(),
+            if blocked.is_empty() { String::new() } else { format!("; blocked by {}", blocked.join("; ")) }
+        ),
+        "fix what blocked the deletion and rerun the same command: each step is done again only where it is not done",
+    ))
+}
+
 /// The physical ids of the stack's resources of one type (e.g. its alarms' names).
 pub async fn physical_ids_of_type(cfn: &Client, name: &str, resource_type: &str) -> Result<Vec<String>> {
     let mut ids = Vec::new();

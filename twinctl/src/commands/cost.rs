@@ -1,5 +1,5 @@
 //! `twinctl cost <env>`: an itemised estimate of what the environment costs — every month (idle,
-//! and with traffic) and per 1,000 chats — from the configuration, the stack template and the
+//! and with traffic) and per 1,000 chats — from the configuration, the stack templates (app and data) and the
 //! committed price table of the environment's region ([`crate::cost`]). It makes no AWS call, so it
 //! runs anywhere, before the first deploy too. The JSON document is versioned by `schema_version`
 //! (README, "What it costs").
@@ -15,9 +15,15 @@ use crate::error::{Error, Result};
 pub async fn run(ctx: &Context, args: &CostArgs) -> Result<()> {
     let environment = ctx.config.environment(&args.env)?;
     let region = ctx.global.region.clone().unwrap_or_else(|| environment.region.clone());
-    let path = ctx.config.resolve(&ctx.config.templates.stack);
-    let template = std::fs::read_to_string(&path)
-        .map_err(|e| Error::user(format!("cannot read the stack template {}: {e}", path.display())))?;
+    let mut templates = Vec::new();
+    for relative in [&ctx.config.templates.stack, &ctx.config.templates.data] {
+        let path = ctx.config.resolve(relative);
+        templates.push(
+            std::fs::read_to_string(&path)
+                .map_err(|e| Error::user(format!("cannot read the stack template {}: {e}", path.display())))?,
+        );
+    }
+    let templates: Vec<&str> = templates.iter().map(String::as_str).collect();
     // The parameters a deploy passes (deploy::stack_parameters) that exist before it runs.
     let mut parameters: BTreeMap<String, String> = environment.parameters.clone();
     parameters.insert("ProjectName".into(), ctx.config.project.clone());
@@ -35,7 +41,7 @@ pub async fn run(ctx: &Context, args: &CostArgs) -> Result<()> {
         log_bytes: args.log_bytes,
         cold_starts_per_1000_chats: args.cold_starts,
     };
-    let estimate = cost::estimate(&args.env, &region, &template, &parameters, assumptions)?;
+    let estimate = cost::estimate(&args.env, &region, &templates, &parameters, assumptions)?;
     for warning in &estimate.warnings {
         ctx.printer.warn(warning);
     }

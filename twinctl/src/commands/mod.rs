@@ -5,6 +5,7 @@ pub mod build;
 pub mod completions;
 pub mod cost;
 pub mod deploy;
+pub mod destroy;
 pub mod diff;
 pub mod logs;
 pub mod releases;

@@ -10,7 +10,7 @@ use crate::aws::lambda;
 use crate::cli::StatusArgs;
 use crate::context::Context;
 use crate::drift::{self, Drift};
-use crate::error::{Error, Exit, Result};
+use crate::error::{Exit, Result};
 use crate::release::{self, Release};
 
 #[derive(Debug, Serialize)]
@@ -19,6 +19,9 @@ struct Status {
     stack: String,
     stack_status: Option<String>,
     outputs: BTreeMap<String, String>,
+    /// The environment's data (memory bucket, key, secret, log groups), which outlives the stack.
+    data_stack: String,
+    data_stack_status: Option<String>,
     live_version: Option<String>,
     /// The alias's routing; weights mean a canary is running, or was interrupted.
     alias_routing: Option<lambda::AliasRouting>,
@@ -58,16 +61,19 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> Result<Exit> {
         stack: target.stack_name.clone(),
         stack_status: target.stack.as_ref().and_then(|s| s.stack_status()).map(|s| s.as_str().to_owned()),
         outputs: target.outputs.clone(),
+        data_stack: target.data_stack_name.clone(),
+        data_stack_status: target.data_stack.as_ref().and_then(|s| s.stack_status()).map(|s| s.as_str().to_owned()),
         live_version: target.live_version.clone(),
         current_release,
         last_release,
     };
     ctx.printer.result(&status, || render(&status));
+    // Exit 1 without a second document on stdout: the status above is the one result (it says
+    // whether the data stack is still there, e.g. after `destroy`).
     if target.stack.is_none() {
-        return Err(Error::user_with_hint(
-            format!("stack {} does not exist", target.stack_name),
-            format!("deploy it with `twinctl deploy {}`", args.env),
-        ));
+        ctx.printer
+            .warn(format!("stack {} does not exist; deploy it with `twinctl deploy {}`", target.stack_name, args.env));
+        return Ok(Exit::User);
     }
     let drifted = status.drift.as_ref().is_some_and(|d| d.drifted);
     Ok(if args.check && drifted { Exit::Changes } else { Exit::Success })
@@ -94,6 +100,11 @@ fn render(status: &Status) -> String {
         status.stack,
         status.stack_status.as_deref().unwrap_or("not deployed")
     );
+    text.push_str(&format!(
+        "  data:            {} ({})\n",
+        status.data_stack,
+        status.data_stack_status.as_deref().unwrap_or("none")
+    ));
     text.push_str(&format!("  live version:    {}\n", status.live_version.as_deref().unwrap_or("-")));
     if let Some(routing) = status.alias_routing.as_ref().filter(|r| !r.weights.is_empty()) {
         for (version, weight) in &routing.weights {

@@ -210,18 +210,18 @@ fn ids<'a>(names: impl Iterator<Item = &'a String>) -> String {
     names.map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
-/// Estimates environment `environment` in `region`: its stack from `template` with `parameters`
+/// Estimates environment `environment` in `region`: its stacks from `templates` with `parameters`
 /// (the environment's, and those twinctl sets), its traffic from `assumptions`.
 pub fn estimate(
     environment: &str,
     region: &str,
-    template: &str,
+    templates: &[&str],
     parameters: &BTreeMap<String, String>,
     assumptions: Assumptions,
 ) -> Result<Estimate> {
     assumptions.check()?;
     let table = prices::table(region)?;
-    let stack = stack::read(template, parameters, region)?;
+    let stack = stack::read(templates, parameters, region)?;
     let p = &table.prices;
     let openai = stack.parameters.get("LlmProvider").is_some_and(|provider| provider == "openai");
     let runtime = Runtime {
@@ -456,7 +456,8 @@ fn round_for_text(value: f64) -> String {
 mod tests {
     use super::*;
 
-    const TEMPLATE: &str = include_str!("../../../templates/twin.yaml");
+    const TEMPLATE: &[&str] =
+        &[include_str!("../../../templates/twin.yaml"), include_str!("../../../templates/twin-data.yaml")];
 
     fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()

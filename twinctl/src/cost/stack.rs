@@ -74,9 +74,33 @@ pub struct Function {
     pub architecture: String,
 }
 
-/// Reads `template` as a stack of `region` created with `given` parameters (unknown names are
-/// left to the deploy to refuse).
-pub fn read(template: &str, given: &BTreeMap<String, String>, region: &str) -> Result<Stack> {
+/// Reads `templates` (an environment's stacks: the app and its data) as stacks of `region`
+/// created with `given` parameters (each template takes those it declares; unknown names are
+/// left to the deploy to refuse), as one.
+pub fn read(templates: &[&str], given: &BTreeMap<String, String>, region: &str) -> Result<Stack> {
+    let mut all = Collected::default();
+    for template in templates {
+        read_one(template, given, region, &mut all)?;
+    }
+    let Collected { keys, secrets, alarms, dashboards, web_acls, log_groups, function, parameters, warnings } = all;
+    let function = function.ok_or_else(|| Error::user("the stack template has no AWS::Lambda::Function"))?;
+    Ok(Stack { keys, secrets, alarms, dashboards, web_acls, log_groups, function, parameters, warnings })
+}
+
+#[derive(Default)]
+struct Collected {
+    keys: Vec<Key>,
+    secrets: Vec<String>,
+    alarms: Vec<Alarm>,
+    dashboards: Vec<String>,
+    web_acls: Vec<WebAcl>,
+    log_groups: Vec<LogGroup>,
+    function: Option<Function>,
+    parameters: BTreeMap<String, String>,
+    warnings: Vec<String>,
+}
+
+fn read_one(template: &str, given: &BTreeMap<String, String>, region: &str, all: &mut Collected) -> Result<()> {
     let document: Value =
         serde_yaml::from_str(template).map_err(|e| Error::user(format!("the stack template is not YAML: {e}")))?;
     let parameters = parameters(&document, given)?;
@@ -84,13 +108,7 @@ pub fn read(template: &str, given: &BTreeMap<String, String>, region: &str) -> R
     let scope = Scope { parameters: &parameters, conditions: &conditions, region };
     let resources = document.get("Resources").and_then(Value::as_mapping).cloned().unwrap_or_default();
 
-    let mut keys = Vec::new();
-    let mut secrets = Vec::new();
-    let mut alarms = Vec::new();
-    let mut dashboards = Vec::new();
-    let mut web_acls = Vec::new();
-    let mut log_groups = Vec::new();
-    let mut function = None;
+    let Collected { keys, secrets, alarms, dashboards, web_acls, log_groups, function, .. } = all;
     for (logical_id, resource) in &resources {
         let Some(logical_id) = logical_id.as_str() else { continue };
         if let Some(condition) = resource.get("Condition").and_then(Value::as_str)
@@ -142,14 +160,14 @@ pub fn read(template: &str, given: &BTreeMap<String, String>, region: &str) -> R
                     Some(list) if !list.is_empty() => scope.scalar(&list[0], 0)?,
                     _ => "x86_64".to_owned(),
                 };
-                function = Some(Function { logical_id: id, memory_mb, architecture });
+                *function = Some(Function { logical_id: id, memory_mb, architecture });
             }
             _ => {}
         }
     }
-    let function = function.ok_or_else(|| Error::user("the stack template has no AWS::Lambda::Function"))?;
-    let warnings = failed_rules(&document, &scope);
-    Ok(Stack { keys, secrets, alarms, dashboards, web_acls, log_groups, function, parameters, warnings })
+    all.warnings.extend(failed_rules(&document, &scope));
+    all.parameters.extend(parameters);
+    Ok(())
 }
 
 /// Each declared parameter's value: the given one, else its `Default`; a given value outside what
@@ -407,7 +425,7 @@ Resources:
 
     fn read_with(pairs: &[(&str, &str)], region: &str) -> Result<Stack> {
         let given = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        read(TEMPLATE, &given, region)
+        read(&[TEMPLATE], &given, region)
     }
 
     #[test]
@@ -466,8 +484,11 @@ Resources:
 
     #[test]
     fn the_twin_template_reads() {
-        let template = include_str!("../../../templates/twin.yaml");
-        let stack = read(template, &BTreeMap::new(), "us-east-1").expect("reads");
+        let templates =
+            [include_str!("../../../templates/twin.yaml"), include_str!("../../../templates/twin-data.yaml")];
+        let stack = read(&templates, &BTreeMap::new(), "us-east-1").expect("reads");
+        // The key, the model's key secret and both log groups live in the data stack.
+        assert_eq!(stack.log_groups.len(), 2);
         assert_eq!(stack.keys.len(), 1);
         assert_eq!(stack.secrets.len(), 2);
         assert_eq!(stack.alarms.iter().map(|a| a.metrics).sum::<u32>(), 6);
@@ -475,7 +496,7 @@ Resources:
         assert!(stack.web_acls.is_empty());
         assert_eq!(stack.function.memory_mb, 256);
         let with_waf: BTreeMap<String, String> = [("EnableWaf".to_owned(), "true".to_owned())].into_iter().collect();
-        let stack = read(template, &with_waf, "us-east-1").expect("reads");
+        let stack = read(&templates, &with_waf, "us-east-1").expect("reads");
         assert_eq!(stack.web_acls.len(), 1);
         assert_eq!(stack.web_acls[0].rules, 6);
     }

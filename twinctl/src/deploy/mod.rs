@@ -4,6 +4,9 @@
 //!
 //! - plan: the bundle (built now, or `--artifacts`), the template, the current release;
 //! - upload: the function zip and the template into the artifacts bucket, by sha256;
+//! - data: the environment's data stack (`{stack}-data`: memory bucket, key, secret, log
+//!   groups), created once and kept by `twinctl destroy`; its outputs become the stack's
+//!   parameters, so a deploy after a destroy reattaches the same conversations;
 //! - stack: a failed first create is removed, then a change set is shown and executed;
 //! - function: the persona, then `$LATEST` is published once Lambda finished updating it — in
 //!   code *or* configuration — and, when that version is not live, smoke-tested before the
@@ -41,7 +44,7 @@ use crate::canary;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::local_function::LocalFunction;
-use crate::lock::{Activity, EnvironmentLock, Holder};
+use crate::lock::{Activity, EnvironmentLock};
 use crate::release::{self, FunctionRecord, Kind, ObjectRecord, Outcome, Release};
 use crate::target::Target;
 
@@ -68,7 +71,9 @@ struct State {
     current: Option<Release>,
     bundle: Option<Located>,
     template: Option<(String, String)>,
+    data_template: Option<(String, String)>,
     parameters: BTreeMap<String, String>,
+    data_changes: usize,
     zip_uploaded: bool,
     stack_changes: usize,
     persona: Option<ObjectRecord>,
@@ -92,6 +97,9 @@ pub struct DeployReport {
     pub build: Option<BuildOutcome>,
     pub stack: String,
     pub stack_changes: usize,
+    /// The data stack (kept by `twinctl destroy`) and how many of its resources changed.
+    pub data_stack: String,
+    pub data_stack_changes: usize,
     pub zip_uploaded: bool,
     pub persona_uploaded: bool,
     pub function_version: Option<String>,
@@ -118,18 +126,7 @@ pub struct DeployReport {
 pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &Options) -> Result<DeployReport> {
     let bucket = target.artifacts_bucket()?.to_owned();
     let s3 = target.aws.s3();
-    let phase = ctx.printer.phase("lock");
-    let lock = EnvironmentLock::acquire(
-        s3.clone(),
-        &bucket,
-        &target.name,
-        Holder::current(&caller.arn, Activity::Deploy),
-        options.force_unlock,
-        &ctx.printer,
-        crate::lock::LEASE,
-    )
-    .await?;
-    phase.finish(format!("{} held", artifacts::lock_key(&target.name)));
+    let lock = EnvironmentLock::take(target, caller, Activity::Deploy, options.force_unlock, &ctx.printer).await?;
     // What was read before the lock may be stale; an interrupted canary is resolved first.
     let prepared = async {
         target.refresh().await?;
@@ -153,7 +150,9 @@ pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &
         current: None,
         bundle: None,
         template: None,
+        data_template: None,
         parameters: BTreeMap::new(),
+        data_changes: 0,
         zip_uploaded: false,
         stack_changes: 0,
         persona: None,
@@ -203,6 +202,7 @@ async fn steps(
 ) -> Result<()> {
     plan(ctx, target, options, state).await?;
     upload(ctx, target, state).await?;
+    apply_data_stack(ctx, target, state).await?;
     apply_stack(ctx, target, state).await?;
     function(ctx, target, options, lock, state).await?;
     sync_site(ctx, target, options, state).await?;
@@ -256,6 +256,8 @@ impl State {
             build: self.bundle.as_ref().map(|b| b.outcome),
             stack: target.stack_name.clone(),
             stack_changes: self.stack_changes,
+            data_stack: target.data_stack_name.clone(),
+            data_stack_changes: self.data_changes,
             zip_uploaded: self.zip_uploaded,
             persona_uploaded: self.persona_uploaded,
             version_published: self.alias_moved && version != self.live_before,
@@ -283,13 +285,46 @@ async fn plan(ctx: &Context, target: &Target, options: &Options, state: &mut Sta
         state.timed("build", started.elapsed());
     }
     state.bundle = Some(located);
-    let template_path = ctx.config.resolve(&ctx.config.templates.stack);
-    let template = std::fs::read_to_string(&template_path)
-        .with_context(|| format!("failed to read {}", template_path.display()))?;
-    let sha = s3::sha256_hex(template.as_bytes());
-    state.template = Some((template, sha));
+    let template = read_template(ctx, &ctx.config.templates.stack)?;
+    let data_template = read_template(ctx, &ctx.config.templates.data)?;
+    check_configured_parameters(ctx, target, &[&template.0, &data_template.0])?;
+    state.template = Some(template);
+    state.data_template = Some(data_template);
     state.current = release::current(&target.aws.s3(), target.artifacts_bucket()?, &target.name).await?;
     Ok(())
+}
+
+/// A template's text and sha256.
+pub fn read_template(ctx: &Context, relative: &std::path::Path) -> Result<(String, String)> {
+    let path = ctx.config.resolve(relative);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("failed to read {}", path.display()))?;
+    let sha = s3::sha256_hex(text.as_bytes());
+    Ok((text, sha))
+}
+
+/// A configured parameter neither template declares is a typo: CloudFormation would reject it
+/// only after the upload, and without saying where it came from.
+fn check_configured_parameters(ctx: &Context, target: &Target, templates: &[&str]) -> Result<()> {
+    let mut declared = std::collections::BTreeSet::new();
+    for template in templates {
+        declared.extend(stack::declared_parameters(template)?);
+    }
+    match target.environment.parameters.keys().find(|key| !declared.contains(*key)) {
+        Some(unknown) => Err(Error::user(format!(
+            "{}: environments.{}.parameters.{unknown} is not a parameter of {} or {}",
+            ctx.config.path.display(),
+            target.name,
+            ctx.config.templates.stack.display(),
+            ctx.config.templates.data.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The parameters of `all` that `template` declares (each stack gets its own).
+pub fn parameters_for(template: &str, all: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+    let declared = stack::declared_parameters(template)?;
+    Ok(all.iter().filter(|(key, _)| declared.contains(key)).map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 /// The function zip and the template, by content.
@@ -309,9 +344,16 @@ async fn upload(ctx: &Context, target: &Target, state: &mut State) -> Result<()>
     bundle::check::function_zip(&located.zip_path(), requirements)?;
     let zip_uploaded =
         s3::put_file_if_absent(&client, bucket, &code_key, &located.zip_path(), "application/zip").await?;
-    let (template, sha) = state.template.as_ref().ok_or_else(|| Error::Internal(anyhow::anyhow!("no template")))?;
-    s3::put_bytes_if_absent(&client, bucket, &artifacts::template_key(sha), template.as_bytes(), "application/x-yaml")
+    for (template, sha) in [&state.template, &state.data_template].into_iter().flatten() {
+        s3::put_bytes_if_absent(
+            &client,
+            bucket,
+            &artifacts::template_key(sha),
+            template.as_bytes(),
+            "application/x-yaml",
+        )
         .await?;
+    }
     state.zip_uploaded = zip_uploaded;
     let took =
         phase.finish(if zip_uploaded { format!("{code_key} uploaded") } else { format!("{code_key} already there") });
@@ -319,7 +361,8 @@ async fn upload(ctx: &Context, target: &Target, state: &mut State) -> Result<()>
     Ok(())
 }
 
-/// The environment stack's parameters: the configured ones, then what twinctl owns.
+/// The parameters of both stacks: the configured ones, what twinctl owns, and the data stack's
+/// outputs (see [`parameters_for`]).
 pub fn stack_parameters(ctx: &Context, target: &Target, located: &Located) -> Result<BTreeMap<String, String>> {
     let mut parameters = target.environment.parameters.clone();
     parameters.insert("ProjectName".into(), ctx.config.project.clone());
@@ -333,6 +376,7 @@ pub fn stack_parameters(ctx: &Context, target: &Target, located: &Located) -> Re
     // Always the alias's current version (empty before the first): CloudFormation must never
     // move the alias behind our back.
     parameters.insert("LiveVersion".into(), target.live_version.clone().unwrap_or_default());
+    parameters.extend(target.data_outputs.clone());
     Ok(parameters)
 }
 
@@ -344,26 +388,81 @@ fn template_source(target: &Target, sha: &str) -> Result<TemplateSource> {
     )))
 }
 
+/// The data stack: created by the first deploy (or the first after `destroy --delete-data`),
+/// updated when its template or parameters change, never deleted here.
+async fn apply_data_stack(ctx: &Context, target: &mut Target, state: &mut State) -> Result<()> {
+    let phase = ctx.printer.phase("data");
+    let cfn = target.aws.cloudformation();
+    let waiting = Waiting::for_endpoint(target.aws.is_emulator());
+    refuse_single_stack_layout(target)?;
+    stack::remove_dead(&cfn, &target.data_stack_name, &waiting, &phase).await?;
+    let (template, sha) =
+        state.data_template.clone().ok_or_else(|| Error::Internal(anyhow::anyhow!("no data template")))?;
+    let parameters = parameters_for(&template, &stack_parameters(ctx, target, state.bundle()?)?)?;
+    let (plan, settled) = change_stack(target, &target.data_stack_name, &sha, &parameters, &phase).await?;
+    target.set_data_stack(Some(settled));
+    state.data_changes = plan.changes.len();
+    let took = phase.finish(if plan.is_empty() {
+        "no changes".to_owned()
+    } else {
+        format!("{} change(s) applied", plan.changes.len())
+    });
+    state.timed("data", took);
+    Ok(())
+}
+
+/// Plans `name` from the template `sha` with `parameters`, shows the plan, executes it; an
+/// approval-gated environment's stacks then get termination protection, so that deleting one
+/// takes turning protection off on purpose first (`destroy --disable-termination-protection`).
+async fn change_stack(
+    target: &Target,
+    name: &str,
+    sha: &str,
+    parameters: &BTreeMap<String, String>,
+    phase: &crate::output::Phase,
+) -> Result<(stack::Plan, aws_sdk_cloudformation::types::Stack)> {
+    let cfn = target.aws.cloudformation();
+    let waiting = Waiting::for_endpoint(target.aws.is_emulator());
+    let source = template_source(target, sha)?;
+    let proposal = target.stack_change(&source, parameters)?;
+    let plan = stack::plan(&cfn, name, &proposal, &waiting, phase).await?;
+    for line in stack::render(&plan).lines() {
+        phase.println(line);
+    }
+    let settled = stack::execute(&cfn, &plan, &waiting, phase).await?;
+    if target.environment.approval && settled.enable_termination_protection() != Some(true) {
+        stack::protect(&cfn, name).await?;
+        phase.println(format!("termination protection turned on for {name}"));
+    }
+    Ok((plan, settled))
+}
+
+/// A stack deployed before the data had its own stack holds the memory bucket, key and secret
+/// itself: creating the data stack next to it would meet their names. Say so, not AlreadyExists.
+fn refuse_single_stack_layout(target: &Target) -> Result<()> {
+    let single = target.data_stack.is_none()
+        && target.stack.as_ref().is_some_and(|s| !stack::parameters(s).contains_key("DataKeyArn"));
+    if single {
+        return Err(Error::user_with_hint(
+            format!(
+                "stack {} holds its own memory bucket, key and secret (deployed by a twinctl from before {} existed)",
+                target.stack_name, target.data_stack_name
+            ),
+            "this layout cannot be updated in place; see README \"Upgrading a single-stack environment\"",
+        ));
+    }
+    Ok(())
+}
+
 async fn apply_stack(ctx: &Context, target: &mut Target, state: &mut State) -> Result<()> {
     let phase = ctx.printer.phase("stack");
     let cfn = target.aws.cloudformation();
     let waiting = Waiting::for_endpoint(target.aws.is_emulator());
     stack::remove_dead(&cfn, &target.stack_name, &waiting, &phase).await?;
-    state.parameters = stack_parameters(ctx, target, state.bundle()?)?;
     let sha = state.template.as_ref().map(|(_, sha)| sha.clone()).unwrap_or_default();
-    let source = template_source(target, &sha)?;
-    let proposal = target.stack_change(&source, &state.parameters)?;
-    let plan = stack::plan(&cfn, &target.stack_name, &proposal, &waiting, &phase).await?;
-    for line in stack::render(&plan).lines() {
-        phase.println(line);
-    }
-    let settled = stack::execute(&cfn, &plan, &waiting, &phase).await?;
-    // An approval-gated environment's stack cannot be deleted by accident: deleting it takes
-    // turning protection off on purpose first.
-    if target.environment.approval && settled.enable_termination_protection() != Some(true) {
-        stack::protect(&cfn, &target.stack_name).await?;
-        phase.println(format!("termination protection turned on for {}", target.stack_name));
-    }
+    let template = state.template.as_ref().map(|(t, _)| t.as_str()).unwrap_or_default();
+    state.parameters = parameters_for(template, &stack_parameters(ctx, target, state.bundle()?)?)?;
+    let (plan, settled) = change_stack(target, &target.stack_name, &sha, &state.parameters, &phase).await?;
     target.set_stack(settled);
     state.stack_changes = plan.changes.len();
     let took = phase.finish(if plan.is_empty() {

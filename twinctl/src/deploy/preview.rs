@@ -62,7 +62,7 @@ pub async fn diff(ctx: &Context, target: &Target, located: &Located) -> Result<(
         let key = artifacts::template_key(&s3::sha256_hex(template.as_bytes()));
         s3::put_bytes_if_absent(&client, bucket, &key, template.as_bytes(), "application/x-yaml").await?;
         let source = TemplateSource::Url(s3::https_url(bucket, &target.aws.region, &key));
-        let parameters = super::stack_parameters(ctx, target, located)?;
+        let parameters = super::parameters_for(&template, &super::stack_parameters(ctx, target, located)?)?;
         let cfn = target.aws.cloudformation();
         let waiting = Waiting::for_endpoint(target.aws.is_emulator());
         let proposal = target.stack_change(&source, &parameters)?;

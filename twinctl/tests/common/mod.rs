@@ -83,7 +83,7 @@ impl Project {
         std::fs::write(dir.path().join("me.txt"), "I am the test twin.\nI exist to be deployed.\n").unwrap();
         let config = format!(
             "project: {name}\n\
-             templates:\n  stack: {root}/templates/twin.yaml\n  bootstrap: {root}/templates/bootstrap.yaml\n  access: {root}/templates/environment-access.yaml\n\
+             templates:\n  stack: {root}/templates/twin.yaml\n  data: {root}/templates/twin-data.yaml\n  bootstrap: {root}/templates/bootstrap.yaml\n  access: {root}/templates/environment-access.yaml\n\
              persona: me.txt\n\
              frontend:\n  directory: site\n  output: site\n\
              environments:\n  local:\n    region: us-east-1\n    architecture: native\n    parameters:\n      LlmProvider: offline\n\
@@ -289,4 +289,67 @@ pub fn kill_deploy_after(project: &Project, args: &[&str], marker: &str, until: 
     let _ = child.kill();
     let _ = child.wait();
     seen
+}
+
+/// `twinctl serve local` on a free port, up and healthy; killed when dropped.
+pub struct Served {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl Served {
+    pub fn start(project: &Project) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = project
+            .command(&["serve", "local", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let served = Self { child, base: format!("http://127.0.0.1:{port}") };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while served.get("/api/health").map(|(status, _)| status) != Some(200) {
+            assert!(std::time::Instant::now() < deadline, "serve did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        served
+    }
+
+    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+    }
+
+    /// Status and body of a GET; None when nothing answers.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        let url = format!("{}{path}", self.base);
+        Self::block_on(async {
+            let response = reqwest::Client::new().get(url).send().await.ok()?;
+            Some((response.status().as_u16(), response.text().await.ok()?))
+        })
+    }
+
+    /// POST /api/chat; the answer as JSON.
+    pub fn chat(&self, message: &str, session_id: Option<&str>) -> Value {
+        let url = format!("{}/api/chat", self.base);
+        let body = serde_json::json!({"message": message, "session_id": session_id});
+        Self::block_on(async {
+            let response = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+            assert!(response.status().is_success(), "chat answered {}", response.status());
+            response.json().await.unwrap()
+        })
+    }
+
+    /// GET /api/chat/history/{session_id} as JSON.
+    pub fn history(&self, session_id: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/chat/history/{session_id}")).unwrap();
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
