@@ -269,6 +269,12 @@ def params(request: Request, route: Route, body: bytes) -> Params:
     copy_source = request.headers.get("x-amz-copy-source")
     if route.service == "s3" and copy_source:
         values["x-amz-copy-source"] = copy_source
+    if (route.service, route.operation) == ("s3", "DeleteObjects"):
+        # The keys it deletes are in its XML payload (member Delete), which iam_requests reads as the
+        # raw bytes moto reads, aws-chunked when x-amz-content-sha256 says the SDK streamed it. Set
+        # last, so that no query parameter can stand in for it.
+        values["Delete"] = body
+        values["x-amz-content-sha256"] = request.headers.get("x-amz-content-sha256", "")
     return Params(values)
 
 

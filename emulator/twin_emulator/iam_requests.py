@@ -11,8 +11,10 @@ Authorization Reference, https://docs.aws.amazon.com/service-authorization/lates
   * S3 (https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html):
     HeadObject is s3:GetObject, with a versionId s3:GetObjectVersion; ListObjects(V2) is
     s3:ListBucket, ListObjectVersions s3:ListBucketVersions, both on the bucket; CopyObject reads
-    its source and writes its destination; DeleteObject of a version is s3:DeleteObjectVersion.
-    Objects are arn:aws:s3:::BUCKET/KEY, buckets arn:aws:s3:::BUCKET.
+    its source and writes its destination; DeleteObject of a version is s3:DeleteObjectVersion,
+    and so is each versioned entry of a DeleteObjects batch, whose entries are read from its XML
+    body (`delete_objects`); DeleteBucket is s3:DeleteBucket on the bucket. Objects are
+    arn:aws:s3:::BUCKET/KEY, buckets arn:aws:s3:::BUCKET.
   * Lambda (https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html): Invoke
     is lambda:InvokeFunction; a function is arn:aws:lambda:R:A:function:NAME, a version or alias
     ...:NAME:QUALIFIER, and a qualified request is evaluated against the qualified ARN only
@@ -27,11 +29,14 @@ Authorization Reference, https://docs.aws.amazon.com/service-authorization/lates
   * Secrets Manager: arn:aws:secretsmanager:R:A:secret:NAME-XXXXXX, resolved from the name; a
     secret under a customer managed key also needs kms:Decrypt on that key, with kms:ViaService
     secretsmanager.R.amazonaws.com (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html).
+    DeleteSecret acts on the same ARN.
+  * KMS: a key is arn:aws:kms:R:A:key/ID, whichever of its id, ARN, alias name or alias ARN the
+    request names (`kms_key_arn`); DescribeKey, ScheduleKeyDeletion and CancelKeyDeletion act on it.
   * CloudWatch: alarms arn:aws:cloudwatch:R:A:alarm:NAME (DescribeAlarms: every named alarm);
     GetMetricData has no resource-level permission ("*").
   * CloudFront: arn:aws:cloudfront::A:distribution/ID.
   * CloudWatch Logs: a log group is arn:aws:logs:R:A:log-group:NAME (FilterLogEvents,
-    DescribeLogStreams, CreateLogGroup act on it), a log stream
+    DescribeLogStreams, CreateLogGroup, DeleteLogGroup act on it), a log stream
     arn:aws:logs:R:A:log-group:NAME:log-stream:STREAM (CreateLogStream and PutLogEvents act on
     it). A logGroupIdentifier may be the group's ARN, with or without its trailing ":*". The
     group's ARN is the Service Authorization Reference's; CloudWatch Logs' own guide grants
@@ -56,6 +61,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, unquote
+from xml.etree import ElementTree
+from xml.parsers import expat
 
 Context = dict[str, list[str]]
 
@@ -176,6 +183,40 @@ def secret_arn(call: Call, found: Any) -> str:
     return f"arn:{call.partition}:secretsmanager:{call.region}:{call.account_id}:secret:{secret_id}"
 
 
+_KMS_ARN = re.compile(r"^arn:[^:]+:kms:(?P<region>[^:]*):(?P<account>[^:]*):(?P<resource>(?:key|alias)/.+)$")
+
+
+def kms_key_arn(call: Call, key_id: str | None) -> str:
+    """The ARN of the key named by a key id, key ARN, alias name or alias ARN (KMS evaluates the key,
+    never the alias: https://docs.aws.amazon.com/kms/latest/developerguide/alias-authorization.html).
+
+    A key ARN is taken as given (it may be another account's). An alias is looked up among the keys
+    of its account and Region without moto's own lookup, which creates an AWS managed key the first
+    time an alias/aws/... name is asked for; an alias that names no key is named as given, which
+    only a grant on "*" (or on the alias ARN) matches, and moto answers NotFoundException after."""
+    if not key_id:
+        return "*"
+    arn = _KMS_ARN.match(key_id)
+    if arn and arn.group("resource").startswith("key/"):
+        return key_id
+    from moto.kms.models import kms_backends
+
+    if arn or key_id.startswith("alias/"):
+        region = arn.group("region") if arn else call.region
+        account = arn.group("account") if arn else call.account_id
+        alias = arn.group("resource") if arn else key_id
+        if (region, account) == (call.region, call.account_id):
+            keys = kms_backends[call.account_id][call.region].keys
+            for key in list(keys.values()):
+                if alias in key.aliases:
+                    return str(key.arn)
+        return f"arn:{call.partition}:kms:{region}:{account}:{alias}"
+    found = kms_backends[call.account_id][call.region].keys.get(key_id)
+    if found is not None:
+        return str(found.arn)
+    return f"arn:{call.partition}:kms:{call.region}:{call.account_id}:key/{key_id}"
+
+
 def customer_key_arn(call: Call, found: Any) -> str | None:
     """The ARN of the customer managed KMS key encrypting a secret (None: AWS's managed key)."""
     key_id = getattr(found, "kms_key_id", None)
@@ -281,6 +322,134 @@ def delete_object(call: Call) -> list[Check]:
     return [Check(action, resource, _keys({"s3:VersionId": version}))]
 
 
+# DeleteObjects: POST /BUCKET?delete with <Delete><Object><Key>K</Key>[<VersionId>V</VersionId>]
+# </Object>...[<Quiet>true</Quiet>]</Delete>, with or without S3's namespace. AWS authorizes every entry as
+# the DeleteObject of that key would be: s3:DeleteObject on arn:aws:s3:::BUCKET/KEY, and for an entry
+# with a VersionId s3:DeleteObjectVersion, with s3:VersionId (S3 API reference, DeleteObjects,
+# "Permissions": https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html; the actions
+# and their object resource: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html).
+# That page's "you must always specify the s3:DeleteObject permission" is read as delete_object reads
+# DeleteObject's identical text: a versioned entry is s3:DeleteObjectVersion alone.
+#
+# Where this differs from AWS: S3 decides each key separately and reports a refused key as an
+# <Error><Code>AccessDenied</Code> entry of a 200 DeleteObjects answer, deleting the others; the
+# gate decides the request, so one refused entry refuses the whole batch with a 403 AccessDenied
+# naming that entry's action and object, and nothing in it is deleted.
+
+
+class UnreadableBatch(ValueError):
+    """A DeleteObjects body whose entries cannot be read with certainty."""
+
+
+def delete_objects(call: Call) -> list[Check]:
+    bucket = call.params.get("Bucket") or ""
+    try:
+        entries = delete_entries(call.params.values.get("Delete"), call.params.get("x-amz-content-sha256") or "")
+    except UnreadableBatch as problem:
+        # Which objects it would delete is unknown, so it is asked as the deletion of every object
+        # and every version in the bucket, BUCKET/* for both actions: refused unless a grant covers
+        # the whole bucket (a grant on a prefix or on named keys never does). No check is refused
+        # to everyone, though: a caller granted both on the whole bucket (or "*" on "*") passes,
+        # and a Deny on a narrower prefix does not match this ARN. Moto then reads the body itself
+        # and mostly refuses it too (not well-formed, no Delete, entity declarations: xmltodict
+        # raises); what it still deletes then is within the bucket-wide grant, only that narrower
+        # Deny is not applied: the one case where this gate allows more than AWS would.
+        reason = f"unreadable entries ({problem}); asked as the deletion of every object version in it"
+        print(f"iam: s3:DeleteObjects on bucket {bucket}: {reason}", file=sys.stderr, flush=True)
+        everything = s3_arn(call, bucket, "*")
+        return [Check("s3:DeleteObject", everything), Check("s3:DeleteObjectVersion", everything)]
+    checks: list[Check] = []
+    for key, version in entries:
+        action = "s3:DeleteObjectVersion" if version is not None else "s3:DeleteObject"
+        checks.append(Check(action, s3_arn(call, bucket, key), _keys({"s3:VersionId": version})))
+    return checks
+
+
+def delete_entries(body: Any, content_sha256: str = "") -> list[tuple[str, str | None]]:
+    """(key, version id or None) for each <Object> of a DeleteObjects body, in order.
+
+    Unreadable (UnreadableBatch): no body, a body that is not well-formed XML, one with a document
+    type declaration (the only way to declare entities, and S3 never sends one), a root other than
+    Delete, an Object without exactly one non-empty Key, with more than one VersionId or an empty
+    one, a Key or VersionId holding elements, no Object at all, or an aws-chunked body that does not
+    decode. Element names are compared without their namespace or prefix, so the gate checks at
+    least every entry moto (xmltodict, names as written) will delete; other elements are ignored."""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if not isinstance(body, (bytes, bytearray)) or not body:
+        raise UnreadableBatch("no body")
+    if content_sha256.upper().startswith("STREAMING-"):
+        body = aws_chunked_payload(bytes(body))
+    root = _xml_document(bytes(body))
+    if _local_name(root.tag) != "Delete":
+        raise UnreadableBatch(f"the root element is {root.tag}, not Delete")
+    entries: list[tuple[str, str | None]] = []
+    for element in root:
+        if _local_name(element.tag) != "Object":
+            continue
+        keys = [child for child in element if _local_name(child.tag) == "Key"]
+        versions = [child for child in element if _local_name(child.tag) == "VersionId"]
+        if len(keys) != 1 or len(versions) > 1 or any(len(child) for child in (*keys, *versions)):
+            raise UnreadableBatch("an Object without exactly one Key, or with more than one VersionId")
+        key = keys[0].text or ""
+        version = (versions[0].text or "") if versions else None
+        if not key or version == "":
+            raise UnreadableBatch("an empty Key or VersionId")
+        entries.append((key, version))
+    if not entries:
+        raise UnreadableBatch("no Object")
+    return entries
+
+
+def _xml_document(data: bytes) -> ElementTree.Element:
+    """The stdlib's expat, building an ElementTree, refusing any DTD before its content is read (so
+    no entity is declared, expanded or fetched; expat stops at the first handler that raises)."""
+    builder = ElementTree.TreeBuilder()
+    parser = expat.ParserCreate(namespace_separator=" ")
+
+    def no_dtd(*_: Any) -> None:
+        raise UnreadableBatch("a document type declaration")
+
+    parser.StartDoctypeDeclHandler = no_dtd
+    parser.EntityDeclHandler = no_dtd
+    parser.StartElementHandler = builder.start
+    parser.EndElementHandler = builder.end
+    parser.CharacterDataHandler = builder.data
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError as error:
+        raise UnreadableBatch(f"not well-formed XML: {error}") from None
+    return builder.close()
+
+
+def _local_name(name: str) -> str:
+    """"URI local" (expat's namespaced names, separator " ") or "local" -> "local"."""
+    return name.rsplit(" ", 1)[-1]
+
+
+def aws_chunked_payload(body: bytes) -> bytes:
+    """The payload of an aws-chunked body: HEX-SIZE[;extensions]CRLF DATA CRLF ..., ending with a
+    0-size chunk and optional trailers (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html)."""
+    payload = bytearray()
+    position = 0
+    while True:
+        end = body.find(b"\r\n", position)
+        if end < 0:
+            raise UnreadableBatch("an aws-chunked body without its final chunk")
+        size_text = body[position:end].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise UnreadableBatch("an aws-chunked body with a bad chunk size") from None
+        if size == 0:
+            return bytes(payload)
+        start = end + 2
+        if size < 0 or body[start + size : start + size + 2] != b"\r\n":
+            raise UnreadableBatch("an aws-chunked body with a chunk of the wrong length")
+        payload += body[start : start + size]
+        position = start + size + 2
+
+
 def copy_source(header: str) -> tuple[str, str, str | None]:
     """x-amz-copy-source: [/]BUCKET/KEY[?versionId=V], URL-encoded."""
     source, _, query = header.partition("?")
@@ -379,6 +548,37 @@ def get_secret_value(call: Call) -> list[Check]:
     return checks
 
 
+def on_secret(action: str) -> Callable[[Call], list[Check]]:
+    """An action on the secret SecretId names (name, full or partial ARN), evaluated on its full ARN."""
+
+    def checks(call: Call) -> list[Check]:
+        context = _keys({"secretsmanager:SecretId": call.params.get("SecretId")})
+        return [Check(action, secret_arn(call, secret(call)), context)]
+
+    return checks
+
+
+def on_key(action: str) -> Callable[[Call], list[Check]]:
+    """An action on the KMS key KeyId names, with the request's KMS condition keys: kms:CallerAccount
+    always, kms:RequestAlias when KeyId is an alias (DescribeKey only, per its row),
+    kms:ScheduleKeyDeletionPendingWindowInDays when PendingWindowInDays is given (ScheduleKeyDeletion
+    only). kms:ViaService is absent: the caller calls KMS itself."""
+
+    def checks(call: Call) -> list[Check]:
+        key_id = call.params.get("KeyId")
+        context: Context = {"kms:CallerAccount": [call.account_id]}
+        arn = _KMS_ARN.match(key_id or "")
+        named = arn.group("resource") if arn else key_id  # alias/NAME, key/ID or a bare key id
+        if action == "kms:DescribeKey" and named and named.startswith("alias/"):
+            context["kms:RequestAlias"] = [named]
+        if action == "kms:ScheduleKeyDeletion":
+            window = call.params.get("PendingWindowInDays")
+            context.update(_keys({"kms:ScheduleKeyDeletionPendingWindowInDays": window}))
+        return [Check(action, kms_key_arn(call, key_id), context)]
+
+    return checks
+
+
 def assume_role(call: Call) -> list[Check]:
     context = _keys(
         {"sts:RoleSessionName": call.params.get("RoleSessionName"), "sts:ExternalId": call.params.get("ExternalId")}
@@ -410,6 +610,12 @@ TABLE: dict[tuple[str, str], Callable[[Call], list[Check]]] = {
     ("s3", "PutObject"): write_object,
     ("s3", "CopyObject"): copy_object,
     ("s3", "DeleteObject"): delete_object,
+    # Per entry of its body; see delete_objects (S3 API reference, DeleteObjects, "Permissions").
+    ("s3", "DeleteObjects"): delete_objects,
+    # "You must have the s3:DeleteBucket permission on the specified bucket" (S3 API reference,
+    # DeleteBucket: https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucket.html); bucket*
+    # in https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html.
+    ("s3", "DeleteBucket"): lambda call: [Check("s3:DeleteBucket", s3_arn(call, call.params.get("Bucket") or ""))],
     ("s3", "ListObjects"): list_bucket("s3:ListBucket"),
     ("s3", "ListObjectsV2"): list_bucket("s3:ListBucket"),
     ("s3", "ListObjectVersions"): list_bucket("s3:ListBucketVersions"),
@@ -431,7 +637,19 @@ TABLE: dict[tuple[str, str], Callable[[Call], list[Check]]] = {
     ("cloudfront", "CreateInvalidation"): on_distribution("cloudfront:CreateInvalidation"),
     ("cloudfront", "GetInvalidation"): on_distribution("cloudfront:GetInvalidation"),
     ("secretsmanager", "GetSecretValue"): get_secret_value,
+    # Secret* with secretsmanager:SecretId; no KMS permission: deleting decrypts nothing
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html).
+    ("secretsmanager", "DeleteSecret"): on_secret("secretsmanager:DeleteSecret"),
+    # key* for all three; kms:CallerAccount and kms:ViaService on each, kms:RequestAlias on DescribeKey,
+    # kms:ScheduleKeyDeletionPendingWindowInDays on ScheduleKeyDeletion
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awskeymanagementservice.html,
+    # https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html).
+    ("kms", "DescribeKey"): on_key("kms:DescribeKey"),
+    ("kms", "ScheduleKeyDeletion"): on_key("kms:ScheduleKeyDeletion"),
+    ("kms", "CancelKeyDeletion"): on_key("kms:CancelKeyDeletion"),
     ("logs", "FilterLogEvents"): on_log_group("logs:FilterLogEvents"),
+    # log-group* (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html).
+    ("logs", "DeleteLogGroup"): on_log_group("logs:DeleteLogGroup"),
     ("logs", "DescribeLogStreams"): on_log_group("logs:DescribeLogStreams"),
     ("logs", "CreateLogGroup"): on_log_group("logs:CreateLogGroup"),
     ("logs", "CreateLogStream"): on_log_stream("logs:CreateLogStream"),

@@ -251,6 +251,15 @@ fn the_ci_path_deploys_the_twin_as_the_environments_deploy_role() {
         assert!(std::time::Instant::now() < deadline, "the smoke request's lines never arrived: {}", stderr(&logs));
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
+    // The staging and production CI roles cannot destroy: the first deletion (the site's object
+    // versions) is refused by IAM, nothing is deleted and the lock is given back.
+    let refused = enforced.run_as(&keys, &["destroy", "local", "--yes"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("s3:DeleteObjectVersion"), "{}", stderr(&refused));
+    let after = enforced.json_as(&admin(), &["status", "local"]);
+    assert_eq!(after["live_version"], "1", "the stack and its alias are still there: {after}");
+    let destroyed = enforced.json_as(&admin(), &["destroy", "local", "--yes"]);
+    assert_eq!(destroyed["stack_deleted"], true, "the administrator may: {destroyed}");
 }
 
 #[test]
