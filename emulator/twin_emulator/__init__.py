@@ -29,6 +29,7 @@ This package owns what runs behind `scripts/emulator start`. It must stay bound 
   lambda_versions.py           Lambda version numbers never reused after a version is deleted
   lambda_credentials.py        a function's execution-role credentials, as Lambda hands them to the function
   kms_key_deletion.py          ScheduleKeyDeletion by key ARN, refused while already pending deletion
+  s3_versioning.py             GetBucketVersioning under S3's own root element (VersioningConfiguration)
   cloudwatch_cbor.py           CloudWatch over Smithy RPC v2 CBOR (/service/.../operation/...), as the Rust SDK calls it
   iam_gate.py                  with TWIN_EMULATOR_IAM=enforce: every request authenticated and authorised
                                before moto sees it (replaces moto's coarse check); answers refusals
@@ -72,6 +73,7 @@ def install() -> None:
         moto_api_fixes,
         s3_bucket_policy,
         s3_lifecycle,
+        s3_versioning,
     )
 
     models = [
@@ -97,6 +99,7 @@ def install() -> None:
 
     s3_bucket_policy.install()
     s3_lifecycle.install()
+    s3_versioning.install()
     cloudfront_response_headers.install()
     cfn_stack_fixes.install()
     cfn_drift.install()

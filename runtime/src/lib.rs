@@ -9,6 +9,7 @@ pub mod deadline;
 pub mod error;
 pub mod model;
 pub mod origin;
+pub mod permissions;
 pub mod persona;
 pub mod prompt;
 pub mod secrets;

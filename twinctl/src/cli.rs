@@ -69,6 +69,10 @@ pub enum Command {
     Secrets(SecretsArgs),
     /// The function's log lines from CloudWatch Logs (locally, the emulator's): by time, request, level or text.
     Logs(LogsArgs),
+    /// Run the test plans (testplans/*.yaml) against the environment: table, --junit FILE, exit 1 on a failure.
+    Verify(VerifyArgs),
+    /// Check the test plans without running them, or render testplans/README.md from them.
+    Testplans(TestplansArgs),
     /// Delete the environment's stack; keep its conversations, key and secret (a deploy reattaches them) unless --delete-data.
     Destroy(DestroyArgs),
     /// Print shell completions.
@@ -118,6 +122,13 @@ pub struct DeployArgs {
     /// On an approval-gated environment, accept a template that broadens IAM access (`--yes` does not).
     #[arg(long)]
     pub approve_iam_broadening: bool,
+    /// Run the environment's test plans after the deploy; when they fail, the release is recorded as
+    /// failed and the release current before is restored (exit 1).
+    #[arg(long)]
+    pub verify: bool,
+    /// With --verify: also write the results as JUnit XML.
+    #[arg(long, value_name = "FILE", requires = "verify")]
+    pub junit: Option<PathBuf>,
 }
 
 /// What every command that changes an environment (deploy, rollback) takes: the lock, the
@@ -184,6 +195,38 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Environment name from the configuration (`local` tests what `twinctl serve local` serves).
+    pub env: String,
+    /// Run only these plans (by id; repeatable). Default: every plan for the environment.
+    #[arg(long = "plan", value_name = "ID")]
+    pub plans: Vec<String>,
+    /// Also write the results as JUnit XML (one testcase per step).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestplansArgs {
+    #[command(subcommand)]
+    pub action: TestplansAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestplansAction {
+    /// Load and validate every plan; errors name file:line:column.
+    Check,
+    /// Write testplans/README.md from the plans (--check: exit 1 if it is stale, write nothing).
+    Docs(TestplansDocsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestplansDocsArgs {
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct DestroyArgs {
     /// Environment name from the configuration.
     pub env: String,
@@ -228,6 +271,14 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     pub listen: std::net::SocketAddr,
+    /// Address of the HTTPS listener: the same site and API over TLS, with a certificate of the local CA
+    /// in .twin/tls/ and Strict-Transport-Security, as CloudFront serves them (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:3443")]
+    pub https_listen: std::net::SocketAddr,
+    /// Address of a plain-HTTP listener that answers as CloudFront does: site paths redirected to HTTPS
+    /// (308), /api/* refused (403) (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:3080")]
+    pub redirect_listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]

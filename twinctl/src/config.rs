@@ -24,6 +24,9 @@ pub struct Config {
     /// The persona file uploaded to the memory bucket.
     #[serde(default = "default_persona")]
     pub persona: PathBuf,
+    /// The test plans `twinctl verify` runs (`*.yaml`; fragments in a subdirectory).
+    #[serde(default = "default_testplans")]
+    pub testplans: PathBuf,
     pub environments: BTreeMap<String, Environment>,
     /// Who may deploy from CI: the GitHub repository, its environments, the OIDC provider.
     #[serde(default)]
@@ -31,6 +34,10 @@ pub struct Config {
     /// Where the file was read from (not in the YAML).
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+fn default_testplans() -> PathBuf {
+    PathBuf::from("testplans")
 }
 
 fn default_persona() -> PathBuf {

@@ -22,6 +22,8 @@ pub mod drift;
 pub mod error;
 pub mod iam_diff;
 pub mod local_function;
+pub mod local_serve;
+pub mod local_tls;
 pub mod lock;
 pub mod logs;
 pub mod output;
@@ -29,7 +31,10 @@ pub mod provenance;
 pub mod release;
 pub mod retention;
 pub mod rollback;
+pub mod serve_state;
 pub mod target;
+pub mod testplan;
+pub mod verification;
 
 use cli::{Cli, Command};
 use context::Context;
@@ -61,7 +66,7 @@ async fn dispatch(ctx: &Context, command: &Command) -> Result<Exit> {
     match command {
         Command::Build(args) => commands::build::run(ctx, args).await.map(|()| Exit::Success),
         Command::Bootstrap(args) => commands::bootstrap::run(ctx, args).await.map(|()| Exit::Success),
-        Command::Deploy(args) => commands::deploy::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Deploy(args) => commands::deploy::run(ctx, args).await,
         Command::Status(args) => commands::status::run(ctx, args).await,
         Command::Releases(args) => commands::releases::run(ctx, args).await.map(|()| Exit::Success),
         Command::Rollback(args) => commands::rollback::run(ctx, args).await.map(|()| Exit::Success),
@@ -69,6 +74,8 @@ async fn dispatch(ctx: &Context, command: &Command) -> Result<Exit> {
         Command::Serve(args) => commands::serve::run(ctx, args).await.map(|()| Exit::Success),
         Command::Secrets(args) => commands::secrets::run(ctx, args).await.map(|()| Exit::Success),
         Command::Logs(args) => commands::logs::run(ctx, args).await.map(|()| Exit::Success),
+        Command::Verify(args) => commands::verify::run(ctx, args).await,
+        Command::Testplans(args) => commands::testplans::run(ctx, args).await,
         Command::Destroy(args) => commands::destroy::run(ctx, args).await.map(|()| Exit::Success),
         Command::Diff(args) => commands::diff::run(ctx, args).await,
         Command::Completions(_) => Ok(Exit::Success),

@@ -32,6 +32,8 @@ fn help_of_every_command_is_stable() {
         "serve",
         "secrets",
         "logs",
+        "verify",
+        "testplans",
         "destroy",
         "completions",
     ];

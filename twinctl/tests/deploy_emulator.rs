@@ -308,7 +308,16 @@ fn serve_local_serves_the_site_and_the_live_api_and_stops_on_sigterm() {
     project.deploy(&project.bundle("a", ""));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = project
-        .command(&["serve", "local", "--listen", &format!("127.0.0.1:{port}")])
+        .command(&[
+            "serve",
+            "local",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--https-listen",
+            "127.0.0.1:0",
+            "--redirect-listen",
+            "127.0.0.1:0",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

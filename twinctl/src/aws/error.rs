@@ -108,6 +108,20 @@ pub fn is_precondition_failed<E: ProvideErrorMetadata>(error: &SdkError<E, HttpR
     matches!(status(error), Some(412 | 409)) || matches!(error.code(), Some("PreconditionFailed"))
 }
 
+/// The endpoint does not implement the operation: 501, or an unknown-action code (the emulator
+/// answers operations moto lacks this way; `twin_emulator/cfn_drift.py`). Plain moto answers an
+/// action it lacks with an HTML 500, which only a caller that knows it talks to the emulator may
+/// read the same way.
+pub fn is_not_implemented<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    status(error) == Some(501)
+        || matches!(error.code(), Some("NotImplemented" | "InvalidAction" | "UnknownOperationException"))
+}
+
+/// The service failed on its side (500).
+pub fn is_internal_server_error<E>(error: &SdkError<E, HttpResponse>) -> bool {
+    status(error) == Some(500)
+}
+
 /// The request named something malformed: S3 answers 400 `InvalidArgument` to a version id that
 /// is not one of its own ("Invalid version id specified"); a HEAD carries no error body, so
 /// there the bare 400 tells.

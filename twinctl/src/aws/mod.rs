@@ -110,6 +110,12 @@ impl Aws {
         aws_sdk_cloudwatchlogs::Client::from_conf(config)
     }
 
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        let config =
+            aws_sdk_iam::config::Builder::from(&self.sdk).interceptor(self.requests.interceptor("iam")).build();
+        aws_sdk_iam::Client::from_conf(config)
+    }
+
     pub fn kms(&self) -> aws_sdk_kms::Client {
         let config =
             aws_sdk_kms::config::Builder::from(&self.sdk).interceptor(self.requests.interceptor("kms")).build();

@@ -1,6 +1,6 @@
 //! The IAM actions twinctl needs, declared once, per operation it calls.
 //!
-//! [`CI`] is what the CI commands (deploy, diff, status, releases, rollback, logs) call: the
+//! [`CI`] is what the CI commands (deploy, diff, status, releases, rollback, logs, verify) call: the
 //! deploy role in `templates/environment-access.yaml` grants exactly the actions listed here (a
 //! test compares them), and every operation the emulator tests record must appear in one of the
 //! three lists. [`ADMIN_ONLY`] is what twinctl calls that the CI roles deliberately lack.
@@ -67,8 +67,36 @@ pub const CI: &[Needed] = &[
     // encrypted with the stack's key, so reading it also decrypts (through Secrets Manager only).
     op("secretsmanager", "GetSecretValue", &["secretsmanager:GetSecretValue", "kms:Decrypt"]),
     op("cloudfront", "GetInvalidation", &["cloudfront:GetInvalidation"]),
+    // `verify`'s https-config steps: the distribution's viewer policies, certificate and OAC, and
+    // the response headers policy's HSTS (CloudFront API reference, GetDistributionConfig and
+    // GetResponseHeadersPolicyConfig; the IAM actions carry the operations' names).
+    op("cloudfront", "GetDistributionConfig", &["cloudfront:GetDistributionConfig"]),
+    op("cloudfront", "GetResponseHeadersPolicyConfig", &["cloudfront:GetResponseHeadersPolicyConfig"]),
     // `twinctl logs`: the function's log group only.
     op("logs", "FilterLogEvents", &["logs:FilterLogEvents"]),
+    // `twinctl verify` (testplan/kinds/). Actions from the Service Authorization Reference:
+    // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html — each
+    // operation's API reference names the same action ("To use this operation, you must have the
+    // s3:GetBucketPublicAccessBlock permission"; GetBucketEncryption: s3:GetEncryptionConfiguration).
+    // s3 steps: a bucket's versioning, default encryption, public access block and TLS-only policy.
+    op("s3", "GetBucketVersioning", &["s3:GetBucketVersioning"]),
+    op("s3", "GetBucketEncryption", &["s3:GetEncryptionConfiguration"]),
+    op("s3", "GetPublicAccessBlock", &["s3:GetBucketPublicAccessBlock"]),
+    op("s3", "GetBucketPolicy", &["s3:GetBucketPolicy"]),
+    // iam steps read the function role's inline and attached policies (read only):
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/list_awsidentityandaccessmanagementiam.html
+    op("iam", "ListRolePolicies", &["iam:ListRolePolicies"]),
+    op("iam", "GetRolePolicy", &["iam:GetRolePolicy"]),
+    op("iam", "ListAttachedRolePolicies", &["iam:ListAttachedRolePolicies"]),
+    op("iam", "GetPolicy", &["iam:GetPolicy"]),
+    op("iam", "GetPolicyVersion", &["iam:GetPolicyVersion"]),
+    // monitoring steps: the stack's dashboard exists
+    // (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html).
+    op("cloudwatch", "GetDashboard", &["cloudwatch:GetDashboard"]),
+    // secrets steps: which key encrypts each of the stack's secrets (never a value), and
+    // `secrets status`. DescribeSecret: secretsmanager:DescribeSecret
+    // (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html).
+    op("secretsmanager", "DescribeSecret", &["secretsmanager:DescribeSecret"]),
 ];
 
 /// What twinctl calls that no CI role may: deleting a stack (a failed first create is removed
@@ -78,7 +106,6 @@ pub const ADMIN_ONLY: &[Needed] = &[
     // `secrets set|status`: a person sets the model's key; CI never reads or writes it.
     // PutSecretValue encrypts with the secret's key through Secrets Manager (kms:GenerateDataKey).
     op("secretsmanager", "PutSecretValue", &["secretsmanager:PutSecretValue", "kms:GenerateDataKey"]),
-    op("secretsmanager", "DescribeSecret", &["secretsmanager:DescribeSecret"]),
     // `status --drift`: CloudFormation reads every resource with the caller's credentials, which
     // the CI roles deliberately lack; `status --check` without it is CI's drift check.
     op(

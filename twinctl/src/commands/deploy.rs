@@ -5,11 +5,13 @@ use crate::canary::Settings;
 use crate::cli::DeployArgs;
 use crate::context::Context;
 use crate::deploy::{self, Options, preview};
-use crate::error::{Error, Result};
+use crate::error::{Error, Exit, Result};
 use crate::output;
+use crate::rollback;
 use crate::target::Target;
+use crate::testplan::report::Outcome;
 
-pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<()> {
+pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<Exit> {
     let mut target = ctx.target(&args.env).await?;
     let phase = ctx.printer.phase("identity");
     let caller = target.aws.caller().await?;
@@ -41,10 +43,59 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<()> {
         force_unlock: args.change.force_unlock,
         invalidation_wait: args.change.invalidation_wait(),
         parallel: args.change.parallel,
+        verify: args.verify.then(|| args.junit.clone()),
     };
     let report = deploy::run(ctx, &mut target, &caller, &options).await?;
-    ctx.printer.result(&report, || report.summary());
-    Ok(())
+    if !report.verification_failed() {
+        ctx.printer.result(&report, || report.summary());
+        return Ok(Exit::Success);
+    }
+    // The new release failed its plans: it was recorded as failed; the one current before comes back.
+    let restored = match &report.previous_release {
+        Some(previous) => {
+            ctx.printer.warn(format!("verification failed: restoring release {previous}"));
+            let rollback = rollback::Options {
+                to: Some(previous.clone()),
+                infra: false,
+                force_unlock: false,
+                invalidation_wait: args.change.invalidation_wait(),
+                parallel: args.change.parallel,
+            };
+            target.refresh().await?;
+            Some(rollback::run(ctx, &mut target, &caller, &rollback).await?)
+        }
+        None => None,
+    };
+    let failing: Vec<String> = report
+        .verification
+        .iter()
+        .flat_map(|v| v.steps.iter())
+        .filter(|s| matches!(s.outcome, Outcome::Fail | Outcome::Error))
+        .map(|s| format!("{} / {}: {}", s.plan, s.step, s.reasons.join("; ")))
+        .collect();
+    let document = serde_json::json!({"deploy": report, "rolled_back": restored});
+    ctx.printer.result(&document, || {
+        let mut text = report.summary();
+        if let Some(verification) = &report.verification {
+            text.push_str(&verification.table());
+        }
+        text
+    });
+    let message = match &report.previous_release {
+        Some(previous) => format!(
+            "release {} failed verification and was recorded as failed; release {previous} is live again",
+            report.release_id
+        ),
+        None => format!(
+            "release {} failed verification and was recorded as failed (not current); this was the first deploy, so \
+             there is nothing to roll back to: its version still serves",
+            report.release_id
+        ),
+    };
+    // Exit 1 with the one document above on stdout (not a second, error document).
+    ctx.printer.warn(message);
+    ctx.printer.warn(format!("failing steps: {}", failing.join(" | ")));
+    Ok(Exit::User)
 }
 
 /// `--canary` (with the configured evidence and probe interval), else the environment's

@@ -13,3 +13,5 @@ pub mod rollback;
 pub mod secrets;
 pub mod serve;
 pub mod status;
+pub mod testplans;
+pub mod verify;

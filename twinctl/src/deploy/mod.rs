@@ -58,6 +58,8 @@ pub struct Options {
     pub parallel: usize,
     /// Give a new version a share of the traffic first (None: it takes all at once).
     pub canary: Option<canary::Settings>,
+    /// Run the test plans before the release is recorded (`--verify`); Some(path): also JUnit.
+    pub verify: Option<Option<PathBuf>>,
 }
 
 /// Everything a deploy learned and did, in one place.
@@ -120,6 +122,18 @@ pub struct DeployReport {
     pub pruned_versions: Vec<String>,
     /// Requests sent to AWS by the whole command, by service (retries count).
     pub aws_requests: BTreeMap<String, u64>,
+    /// `--verify`: the test plans' results. When they failed, the release was recorded as failed
+    /// (never current) and `previous_release` is what the command restores.
+    pub verification: Option<crate::testplan::report::VerifyReport>,
+    /// The release current before this deploy.
+    pub previous_release: Option<String>,
+}
+
+impl DeployReport {
+    /// `--verify` ran and a step failed or could not run.
+    pub fn verification_failed(&self) -> bool {
+        self.verification.as_ref().is_some_and(crate::testplan::report::VerifyReport::failed)
+    }
 }
 
 /// Takes the lock, runs the steps, records the release, releases the lock.
@@ -168,6 +182,31 @@ pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &
         urls: BTreeMap::new(),
     };
     let outcome = steps(ctx, target, options, &lock, &mut state).await;
+    // Verified under the lock and before the release is recorded: a release whose plans fail is
+    // recorded as failed, so it never becomes current.
+    let mut verification = None;
+    let outcome = match (outcome, &options.verify) {
+        (Ok(()), Some(junit)) => {
+            match crate::verification::verify(ctx, target, &[], crate::verification::Serving::Fresh, junit.as_deref())
+                .await
+            {
+                Ok(report) => {
+                    let failed = report.failed();
+                    let failing = report.steps.iter().filter(|s| {
+                        matches!(
+                            s.outcome,
+                            crate::testplan::report::Outcome::Fail | crate::testplan::report::Outcome::Error
+                        )
+                    });
+                    let named: Vec<String> = failing.map(|s| format!("{} / {}", s.plan, s.step)).collect();
+                    verification = Some(report);
+                    if failed { Err(Error::user(format!("verification failed: {}", named.join("; ")))) } else { Ok(()) }
+                }
+                Err(e) => Err(e),
+            }
+        }
+        (outcome, _) => outcome,
+    };
     let manifest = state.release(target, &outcome);
     let recorded = release::record(&s3, &bucket, &manifest).await;
     if recorded.is_ok() {
@@ -184,12 +223,18 @@ pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &
         _ => Vec::new(),
     };
     let released = lock.release().await;
-    outcome?;
+    let previous_release = state.current.as_ref().map(|r| r.id.clone());
+    // A failed verification is reported, not raised: the command restores the previous release.
+    if verification.as_ref().is_none_or(|v| !v.failed()) {
+        outcome?;
+    }
     recorded?;
     released?;
     let mut report = state.report(target);
     report.pruned_versions = pruned;
     report.aws_requests = target.aws.requests.snapshot();
+    report.verification = verification;
+    report.previous_release = previous_release;
     Ok(report)
 }
 
@@ -273,6 +318,8 @@ impl State {
             urls: self.urls,
             pruned_versions: Vec::new(),
             aws_requests: BTreeMap::new(),
+            verification: None,
+            previous_release: None,
         }
     }
 }

@@ -301,7 +301,16 @@ impl Served {
     pub fn start(project: &Project) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = project
-            .command(&["serve", "local", "--listen", &format!("127.0.0.1:{port}")])
+            .command(&[
+                "serve",
+                "local",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--https-listen",
+                "127.0.0.1:0",
+                "--redirect-listen",
+                "127.0.0.1:0",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -1,0 +1,504 @@
+//! The `iam` step kind: a role's policies (inline: ListRolePolicies + GetRolePolicy; attached:
+//! ListAttachedRolePolicies + GetPolicy + GetPolicyVersion of the default version) against what
+//! the function needs (`twin_runtime::permissions::NEEDED`).
+//!
+//! Findings (each fails the step), from [`analyse`], over the Allow statements: a wildcard
+//! action (`*`, `s3:*`, `s3:Get*`); NotAction or NotResource; Resource `*` unless every action of
+//! the statement is one without resource-level permissions (`allow_star`); a resource that is
+//! not one of this stack's (its ARN names none of the stack's function, memory bucket, secrets,
+//! key or log group; AWS-owned Bedrock models and inference profiles excepted); and granted
+//! against needed — each needed action no statement grants ("missing: s3:PutObject (called:
+//! store a turn)") and each granted action nothing needs ("extra: s3:DeleteObject"). Actions
+//! the function needs only with one model provider count only when its `LLM_PROVIDER` is that
+//! one. Deny statements and the permissions boundary only take away, so they are not read.
+//! Checks: `granted` and `needed` (sorted lists), `provider`. The json holds the policies read.
+//! Must not: change a role.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::Value;
+use twin_runtime::permissions::{Needed, PROVIDER_VARIABLE};
+
+use super::elapsed_ms;
+use crate::aws::error::{SdkContext, is_not_found};
+use crate::error::{Error, Result};
+use crate::target::Target;
+use crate::testplan::observation::{Finding, Observation};
+
+/// Actions the function role may grant on Resource `*`: those without resource-level
+/// permissions. templates/twin.yaml's FunctionRole names a resource in every statement, so none.
+pub const FUNCTION_ALLOW_STAR: &[&str] = &[];
+
+/// The stack outputs whose values name the stack's own resources: an Allow resource must name
+/// one of them.
+const STACK_RESOURCE_OUTPUTS: [&str; 6] =
+    ["FunctionName", "MemoryBucketName", "SecretArn", "OriginVerifySecretArn", "KeyArn", "LogGroupName"];
+
+/// One policy of a role, its document decoded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Policy {
+    /// An inline policy's name, or an attached policy's ARN.
+    pub name: String,
+    pub managed: bool,
+    pub document: Value,
+}
+
+/// Reads `role` (an ARN or a name) and judges its policies against `needed`, filtered by the
+/// model provider the function runs with (its live version's `LLM_PROVIDER`, else `$LATEST`'s).
+pub async fn inspect(target: &Target, role: &str, needed: &[Needed], allow_star: &[&str]) -> Result<Observation> {
+    let started = Instant::now();
+    let role = role_name(role);
+    let policies = role_policies(&target.aws.iam(), role).await?;
+    let provider = function_provider(target).await?;
+    let needed: Vec<Needed> =
+        needed.iter().filter(|n| n.applies_to(provider.as_deref().unwrap_or_default())).copied().collect();
+    let stack_names: Vec<String> =
+        STACK_RESOURCE_OUTPUTS.iter().filter_map(|key| target.outputs.get(*key)).cloned().collect();
+    let mut observation = Observation {
+        findings: analyse(&policies, &needed, &stack_names, allow_star),
+        json: Some(serde_json::json!({ "role": role, "policies": policies })),
+        ..Observation::default()
+    };
+    observation.check("granted", granted(&policies).into_iter().collect::<Vec<_>>());
+    let mut needed: Vec<&str> = needed.iter().map(|n| n.action).collect();
+    needed.sort_unstable();
+    observation.check("needed", needed);
+    observation.check("provider", provider);
+    observation.duration_ms = elapsed_ms(started);
+    Ok(observation)
+}
+
+/// A role's name from its ARN (`arn:aws:iam::123456789012:role/path/NAME`), or the name given.
+pub fn role_name(role: &str) -> &str {
+    if role.starts_with("arn:") { role.rsplit('/').next().unwrap_or(role) } else { role }
+}
+
+/// The function's model provider, from its environment: the live version's, or `$LATEST`'s
+/// before the first version went live. None when the variable is not set.
+async fn function_provider(target: &Target) -> Result<Option<String>> {
+    let function = target.output("FunctionName")?;
+    let qualifier = target.live_version.as_deref().unwrap_or("$LATEST");
+    let configuration = crate::aws::lambda::version_configuration(&target.aws.lambda(), function, qualifier).await?;
+    Ok(configuration.environment.get(PROVIDER_VARIABLE).cloned())
+}
+
+/// Every inline and attached policy of `role`, in the order IAM lists them.
+async fn role_policies(iam: &aws_sdk_iam::Client, role: &str) -> Result<Vec<Policy>> {
+    let mut policies = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = match iam.list_role_policies().role_name(role).set_marker(marker.clone()).send().await {
+            Ok(page) => page,
+            Err(e) if is_not_found(&e) => return Err(Error::user(format!("the role {role} does not exist"))),
+            Err(e) => return Err(e).sdk_context(|| format!("failed to list the inline policies of role {role}")),
+        };
+        for name in page.policy_names() {
+            let policy = iam
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .send()
+                .await
+                .sdk_context(|| format!("failed to read the inline policy {name} of role {role}"))?;
+            let document = parse_document(policy.policy_document())
+                .map_err(|e| Error::user(format!("the inline policy {name} of role {role} is not JSON: {e}")))?;
+            policies.push(Policy { name: name.clone(), managed: false, document });
+        }
+        marker = page.marker().filter(|_| page.is_truncated()).map(str::to_owned);
+        if marker.is_none() {
+            break;
+        }
+    }
+    loop {
+        let page = iam
+            .list_attached_role_policies()
+            .role_name(role)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .sdk_context(|| format!("failed to list the policies attached to role {role}"))?;
+        for attached in page.attached_policies() {
+            let Some(arn) = attached.policy_arn() else { continue };
+            let policy =
+                iam.get_policy().policy_arn(arn).send().await.sdk_context(|| format!("failed to read policy {arn}"))?;
+            let version = policy.policy().and_then(|p| p.default_version_id()).ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!("IAM answered GetPolicy of {arn} without a default version"))
+            })?;
+            let answer = iam
+                .get_policy_version()
+                .policy_arn(arn)
+                .version_id(version)
+                .send()
+                .await
+                .sdk_context(|| format!("failed to read version {version} of policy {arn}"))?;
+            let text = answer.policy_version().and_then(|v| v.document()).ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!("IAM answered version {version} of {arn} without a document"))
+            })?;
+            let document = parse_document(text)
+                .map_err(|e| Error::user(format!("version {version} of policy {arn} is not JSON: {e}")))?;
+            policies.push(Policy { name: arn.to_owned(), managed: true, document });
+        }
+        marker = page.marker().filter(|_| page.is_truncated()).map(str::to_owned);
+        if marker.is_none() {
+            break;
+        }
+    }
+    Ok(policies)
+}
+
+/// A policy document as IAM returns it: URL-encoded JSON (RFC 3986; IAM API reference,
+/// GetRolePolicy "PolicyDocument"), or plain JSON where an endpoint does not encode it.
+pub fn parse_document(text: &str) -> std::result::Result<Value, String> {
+    let text = text.trim();
+    let decoded: Cow<'_, str> = if text.starts_with('{') {
+        Cow::Borrowed(text)
+    } else {
+        percent_encoding::percent_decode_str(text).decode_utf8().map_err(|e| e.to_string())?
+    };
+    serde_json::from_str(&decoded).map_err(|e| e.to_string())
+}
+
+/// One statement of one policy, and how a finding names it.
+struct Statement<'a> {
+    label: String,
+    body: &'a serde_json::Map<String, Value>,
+}
+
+impl Statement<'_> {
+    fn allows(&self) -> bool {
+        self.body.get("Effect").and_then(Value::as_str) == Some("Allow")
+    }
+
+    fn list(&self, element: &str) -> Vec<&str> {
+        match self.body.get(element) {
+            Some(Value::String(one)) => vec![one.as_str()],
+            Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn statements(policies: &[Policy]) -> Vec<Statement<'_>> {
+    let mut all = Vec::new();
+    for policy in policies {
+        let kind = if policy.managed { "attached policy" } else { "policy" };
+        let listed: Vec<&Value> = match policy.document.get("Statement") {
+            Some(Value::Array(list)) => list.iter().collect(),
+            Some(single) => vec![single],
+            None => Vec::new(),
+        };
+        for (index, statement) in listed.into_iter().enumerate() {
+            let Some(body) = statement.as_object() else { continue };
+            let id = body.get("Sid").and_then(Value::as_str).filter(|s| !s.is_empty());
+            let label = match id {
+                Some(sid) => format!("{kind} {}, statement {sid}", policy.name),
+                None => format!("{kind} {}, statement #{}", policy.name, index + 1),
+            };
+            all.push(Statement { label, body });
+        }
+    }
+    all
+}
+
+/// The actions the Allow statements grant, as written (wildcards included), sorted.
+pub fn granted(policies: &[Policy]) -> BTreeSet<String> {
+    statements(policies)
+        .iter()
+        .filter(|s| s.allows())
+        .flat_map(|s| s.list("Action").into_iter().map(str::to_owned).collect::<Vec<_>>())
+        .collect()
+}
+
+/// The findings over `policies` (see the module's header). `needed` is already filtered by
+/// provider; `stack_names` are the stack's resource names and ARNs (its outputs'
+/// values); `allow_star` the actions that may be granted on Resource `*`.
+pub fn analyse(policies: &[Policy], needed: &[Needed], stack_names: &[String], allow_star: &[&str]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for statement in statements(policies).iter().filter(|s| s.allows()) {
+        let label = &statement.label;
+        if statement.body.contains_key("NotAction") {
+            findings.push(Finding::fail(format!(
+                "{label}: NotAction allows every action but those it lists; name the actions instead"
+            )));
+        }
+        if statement.body.contains_key("NotResource") {
+            findings.push(Finding::fail(format!(
+                "{label}: NotResource allows every resource but those it lists; name the resources instead"
+            )));
+        }
+        let actions = statement.list("Action");
+        for action in actions.iter().filter(|a| is_wildcard(a)) {
+            findings.push(Finding::fail(format!("{label}: wildcard action {action}")));
+        }
+        for resource in statement.list("Resource") {
+            if resource == "*" {
+                let bound: Vec<&str> = actions
+                    .iter()
+                    .copied()
+                    .filter(|action| !allow_star.iter().any(|free| free.eq_ignore_ascii_case(action)))
+                    .collect();
+                if !bound.is_empty() {
+                    findings.push(Finding::fail(format!(
+                        "{label}: Resource \"*\" for {} (only actions without resource-level permissions may have it)",
+                        bound.join(", ")
+                    )));
+                }
+            } else if !is_aws_owned(resource) && !is_of_this_stack(resource, stack_names) {
+                findings.push(Finding::fail(format!("{label}: {resource} is not one of this stack's resources")));
+            }
+        }
+    }
+    let granted = granted(policies);
+    for need in needed {
+        if !granted.iter().any(|pattern| action_matches(pattern, need.action)) {
+            findings.push(Finding::fail(format!("missing: {} ({}: {})", need.action, need.how.as_str(), need.why)));
+        }
+    }
+    for action in &granted {
+        if !needed.iter().any(|need| need.action.eq_ignore_ascii_case(action)) {
+            findings.push(Finding::fail(format!("extra: {action}")));
+        }
+    }
+    findings
+}
+
+fn is_wildcard(action: &str) -> bool {
+    action.contains(['*', '?'])
+}
+
+/// Whether IAM's `pattern` (`*` any run of characters, `?` one; case-insensitive) matches `action`.
+fn action_matches(pattern: &str, action: &str) -> bool {
+    let pattern: Vec<char> = pattern.to_ascii_lowercase().chars().collect();
+    let action: Vec<char> = action.to_ascii_lowercase().chars().collect();
+    // Iterative glob matching with one backtrack point (the last `*`).
+    let (mut p, mut a) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while a < action.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == action[a]) {
+            p += 1;
+            a += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some((p, a));
+            p += 1;
+        } else if let Some((star_p, star_a)) = star {
+            p = star_p + 1;
+            a = star_a + 1;
+            star = Some((star_p, star_a + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|c| *c == '*')
+}
+
+/// Resources AWS owns, which no stack creates: Bedrock's foundation models and its
+/// (system-defined) inference profiles.
+fn is_aws_owned(resource: &str) -> bool {
+    let parts: Vec<&str> = resource.splitn(6, ':').collect();
+    matches!(
+        parts.as_slice(),
+        ["arn", _, "bedrock", _, _, rest] if rest.starts_with("foundation-model/") || rest.starts_with("inference-profile/")
+    )
+}
+
+/// Whether `resource` names one of the stack's resources: it holds one of `stack_names` as a
+/// whole segment (between the start or `:` or `/`, and the end or `:` or `/`), so
+/// `arn:aws:s3:::BUCKET/sessions/*` and `…:log-group:GROUP:*` are the stack's, while
+/// `arn:aws:s3:::BUCKET*` or `arn:aws:s3:::*` are not.
+fn is_of_this_stack(resource: &str, stack_names: &[String]) -> bool {
+    let boundary = |c: Option<char>| c.is_none_or(|c| c == ':' || c == '/');
+    stack_names.iter().filter(|name| !name.is_empty()).any(|name| {
+        resource.match_indices(name.as_str()).any(|(at, _)| {
+            boundary(resource[..at].chars().next_back()) && boundary(resource[at + name.len()..].chars().next())
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use twin_runtime::permissions::{NEEDED, needed_for};
+
+    use super::*;
+
+    const FUNCTION: &str = "twin-staging-api";
+    const BUCKET: &str = "twin-staging-data-memorybucket-1a2b3c";
+    const SECRET: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:twin/staging/llm-api-key-AbCdEf";
+    const ORIGIN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:twin/staging/origin-verify-GhIjKl";
+    const KEY: &str = "arn:aws:kms:eu-west-1:123456789012:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    const LOG_GROUP: &str = "/aws/lambda/twin-staging-api";
+
+    fn stack_names() -> Vec<String> {
+        [FUNCTION, BUCKET, SECRET, ORIGIN, KEY, LOG_GROUP].map(str::to_owned).to_vec()
+    }
+
+    fn inline(document: Value) -> Vec<Policy> {
+        vec![Policy { name: "twin-runtime".to_owned(), managed: false, document }]
+    }
+
+    /// templates/twin.yaml's FunctionRole policy as CloudFormation resolves it (bedrock).
+    fn function_role_policy() -> Value {
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": format!("arn:aws:logs:eu-west-1:123456789012:log-group:{LOG_GROUP}:*")},
+            {"Sid": "ReadWriteConversations", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+             "Resource": format!("arn:aws:s3:::{BUCKET}/sessions/*")},
+            {"Sid": "ReadPersona", "Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": format!("arn:aws:s3:::{BUCKET}/persona/me.txt")},
+            {"Sid": "TellMissingFromForbidden", "Effect": "Allow", "Action": "s3:ListBucket",
+             "Resource": format!("arn:aws:s3:::{BUCKET}")},
+            {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+             "Resource": [SECRET, ORIGIN]},
+            {"Sid": "DecryptOwnSecretOnly", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY,
+             "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}},
+            {"Sid": "InvokeConfiguredModel", "Effect": "Allow",
+             "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+             "Resource": "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"}
+        ]})
+    }
+
+    fn bedrock() -> Vec<Needed> {
+        needed_for("bedrock").copied().collect()
+    }
+
+    fn messages(findings: &[Finding]) -> Vec<String> {
+        findings.iter().map(|f| f.message.clone()).collect()
+    }
+
+    #[test]
+    fn the_function_role_as_the_template_writes_it_passes() {
+        let findings = analyse(&inline(function_role_policy()), &bedrock(), &stack_names(), FUNCTION_ALLOW_STAR);
+        assert!(findings.is_empty(), "{:#?}", messages(&findings));
+        assert_eq!(granted(&inline(function_role_policy())).len(), NEEDED.len());
+    }
+
+    #[test]
+    fn a_service_wildcard_fails_and_names_the_extra_and_the_missing_actions() {
+        let mut policy = function_role_policy();
+        policy["Statement"][1]["Action"] = json!(["s3:*", "s3:DeleteObject"]);
+        let findings = messages(&analyse(&inline(policy), &bedrock(), &stack_names(), FUNCTION_ALLOW_STAR));
+        assert!(
+            findings
+                .contains(&"policy twin-runtime, statement ReadWriteConversations: wildcard action s3:*".to_owned()),
+            "{findings:#?}"
+        );
+        assert!(findings.contains(&"extra: s3:*".to_owned()), "{findings:#?}");
+        assert!(findings.contains(&"extra: s3:DeleteObject".to_owned()), "{findings:#?}");
+        assert!(
+            !findings.iter().any(|f| f.starts_with("missing: s3:PutObject")),
+            "s3:* grants PutObject: not missing, {findings:#?}"
+        );
+
+        let mut policy = function_role_policy();
+        policy["Statement"][1]["Action"] = json!(["s3:GetObject", "s3:DeleteObject"]);
+        let findings = messages(&analyse(&inline(policy), &bedrock(), &stack_names(), FUNCTION_ALLOW_STAR));
+        assert_eq!(findings, ["missing: s3:PutObject (called: store a turn)", "extra: s3:DeleteObject"]);
+    }
+
+    #[test]
+    fn not_action_and_not_resource_fail() {
+        let mut policy = function_role_policy();
+        policy["Statement"].as_array_mut().expect("statements").push(json!({
+            "Effect": "Allow", "NotAction": "iam:*", "NotResource": format!("arn:aws:s3:::{BUCKET}")
+        }));
+        let findings = messages(&analyse(&inline(policy), &bedrock(), &stack_names(), FUNCTION_ALLOW_STAR));
+        assert_eq!(findings.len(), 2, "{findings:#?}");
+        assert!(findings[0].starts_with("policy twin-runtime, statement #8: NotAction"), "{findings:#?}");
+        assert!(findings[1].starts_with("policy twin-runtime, statement #8: NotResource"), "{findings:#?}");
+    }
+
+    #[test]
+    fn resources_must_be_the_stacks_or_aws_owned_models() {
+        let mut policy = function_role_policy();
+        policy["Statement"][1]["Resource"] = json!(["arn:aws:s3:::twin-staging-data-memorybucket-*/sessions/*"]);
+        policy["Statement"][6]["Resource"] = json!([
+            "arn:aws:bedrock:*::foundation-model/*",
+            "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-3-haiku-20240307-v1:0"
+        ]);
+        policy["Statement"][4]["Resource"] =
+            json!([SECRET, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:other"]);
+        let findings = messages(&analyse(&inline(policy), &bedrock(), &stack_names(), FUNCTION_ALLOW_STAR));
+        assert_eq!(
+            findings,
+            [
+                "policy twin-runtime, statement ReadWriteConversations: arn:aws:s3:::twin-staging-data-memorybucket-*/sessions/* is not one of this stack's resources",
+                "policy twin-runtime, statement ReadOwnSecrets: arn:aws:secretsmanager:eu-west-1:123456789012:secret:other is not one of this stack's resources",
+            ]
+        );
+        assert!(is_of_this_stack(&format!("arn:aws:s3:::{BUCKET}"), &stack_names()));
+        assert!(!is_of_this_stack(&format!("arn:aws:s3:::{BUCKET}*"), &stack_names()));
+        assert!(!is_of_this_stack(
+            "arn:aws:lambda:eu-west-1:123456789012:function:twin-staging-api-other",
+            &stack_names()
+        ));
+        assert!(!is_aws_owned("arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/x"));
+    }
+
+    #[test]
+    fn resource_star_passes_only_for_actions_without_resource_level_permissions() {
+        let mut policy = function_role_policy();
+        policy["Statement"][0]["Resource"] = json!("*");
+        let findings = messages(&analyse(&inline(policy.clone()), &bedrock(), &stack_names(), FUNCTION_ALLOW_STAR));
+        assert_eq!(
+            findings,
+            [
+                "policy twin-runtime, statement WriteOwnLogs: Resource \"*\" for logs:CreateLogStream, logs:PutLogEvents (only actions without resource-level permissions may have it)"
+            ]
+        );
+        let free = ["logs:CreateLogStream", "logs:PutLogEvents"];
+        assert!(analyse(&inline(policy), &bedrock(), &stack_names(), &free).is_empty());
+    }
+
+    #[test]
+    fn a_provider_only_action_is_needed_only_with_that_provider() {
+        let openai: Vec<Needed> = needed_for("openai").copied().collect();
+        let findings = messages(&analyse(&inline(function_role_policy()), &openai, &stack_names(), &[]));
+        assert_eq!(findings, ["extra: bedrock:InvokeModel", "extra: bedrock:InvokeModelWithResponseStream"]);
+    }
+
+    #[test]
+    fn an_attached_policy_counts_and_is_named_by_its_arn() {
+        let mut policies = inline(function_role_policy());
+        policies.push(Policy {
+            name: "arn:aws:iam::aws:policy/AdministratorAccess".to_owned(),
+            managed: true,
+            document: json!({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}),
+        });
+        let findings = messages(&analyse(&policies, &bedrock(), &stack_names(), &[]));
+        assert_eq!(
+            findings,
+            [
+                "attached policy arn:aws:iam::aws:policy/AdministratorAccess, statement #1: wildcard action *",
+                "attached policy arn:aws:iam::aws:policy/AdministratorAccess, statement #1: Resource \"*\" for * (only actions without resource-level permissions may have it)",
+                "extra: *",
+            ]
+        );
+    }
+
+    #[test]
+    fn documents_are_url_decoded_when_encoded() {
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AGetObject%22%2C%22Resource%22%3A%22arn%3Aaws%3As3%3A%3A%3Ab%2F%2A%22%7D%5D%7D";
+        let document = parse_document(encoded).expect("decoded");
+        assert_eq!(document["Statement"][0]["Resource"], "arn:aws:s3:::b/*");
+        assert_eq!(parse_document(r#"{"Statement": []}"#).expect("plain"), json!({"Statement": []}));
+        assert!(parse_document("%7Bnot").is_err());
+    }
+
+    #[test]
+    fn names_and_globs() {
+        assert_eq!(
+            role_name("arn:aws:iam::123456789012:role/service/twin-staging-FunctionRole-X1"),
+            "twin-staging-FunctionRole-X1"
+        );
+        assert_eq!(role_name("twin-staging-FunctionRole-X1"), "twin-staging-FunctionRole-X1");
+        assert!(action_matches("s3:*", "s3:PutObject"));
+        assert!(action_matches("S3:get*", "s3:GetObject"));
+        assert!(action_matches("s3:?etObject", "s3:GetObject"));
+        assert!(!action_matches("s3:Get*", "s3:PutObject"));
+        assert!(action_matches("*", "kms:Decrypt"));
+        assert!(!action_matches("s3:GetObject", "s3:GetObjectVersion"));
+    }
+}
