@@ -157,3 +157,82 @@ fn deploy_verify_on_a_first_deploy_records_the_failure_and_says_there_is_nothing
     assert!(status["current_release"].is_null(), "a failed release never becomes current: {status}");
     assert_eq!(status["last_release"]["outcome"], "failed");
 }
+
+#[test]
+fn each_kind_fails_on_what_it_must_catch() {
+    let project = Project::new(0);
+    let plans = project.path().join("plans");
+    std::fs::create_dir_all(&plans).unwrap();
+    std::fs::write(
+        plans.join("catch.yaml"),
+        "id: catch\ntitle: Catch\ncovers: {requirements: [\"x\"], properties: [1, 5, 6, 7]}\npurpose: p\nenvironments: [all]\n\
+         steps:\n\
+         \x20 - name: an unversioned bucket\n    kind: s3\n    bucket: \"{{env.VERIFY_TEST_BUCKET}}\"\n    expect:\n      checks:\n        versioning: [{equals: true}]\n\
+         \x20 - name: a role allowed s3:*\n    kind: iam\n    role: function\n\
+         \x20 - name: a secret value in the function's environment\n    kind: secrets\n\
+         \x20 - name: a request nobody sent\n    kind: monitoring\n    logs: {correlation_id: \"never-sent-{{run_id}}\"}\n    expect:\n      checks:\n        log_lines: [{ge: 1}]\n",
+    )
+    .unwrap();
+    use_plans(&project, &plans);
+    project.bootstrap();
+    project.deploy(&project.bundle("a", ""));
+    let outputs = project.json(&["status", "local"])["outputs"].clone();
+    let bucket = format!("{}-unversioned", project.name);
+    let (role, function, origin) = (
+        outputs["FunctionRoleArn"].as_str().unwrap().rsplit('/').next().unwrap().to_owned(),
+        outputs["FunctionName"].as_str().unwrap().to_owned(),
+        outputs["OriginVerifySecretArn"].as_str().unwrap().to_owned(),
+    );
+    let leaked = with_emulator(|sdk| async move {
+        s3_client(&sdk).create_bucket().bucket(&bucket).send().await.unwrap();
+        let iam = aws_sdk_iam::Client::new(&sdk);
+        let everything = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+        iam.put_role_policy()
+            .role_name(&role)
+            .policy_name("too-much")
+            .policy_document(everything)
+            .send()
+            .await
+            .unwrap();
+        // A new live version whose environment holds the origin secret's value.
+        let secret =
+            aws_sdk_secretsmanager::Client::new(&sdk).get_secret_value().secret_id(&origin).send().await.unwrap();
+        let lambda = aws_sdk_lambda::Client::new(&sdk);
+        let current = lambda.get_function_configuration().function_name(&function).send().await.unwrap();
+        let mut variables = current.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+        let value = secret.secret_string().unwrap().to_owned();
+        variables.insert("LEAKED".to_owned(), value.clone());
+        let environment = aws_sdk_lambda::types::Environment::builder().set_variables(Some(variables)).build();
+        lambda.update_function_configuration().function_name(&function).environment(environment).send().await.unwrap();
+        let version = lambda.publish_version().function_name(&function).send().await.unwrap();
+        lambda
+            .update_alias()
+            .function_name(&function)
+            .name("live")
+            .function_version(version.version().unwrap())
+            .send()
+            .await
+            .unwrap();
+        value
+    });
+    let output = project
+        .command(&["verify", "local", "--output", "json"])
+        .env("VERIFY_TEST_BUCKET", format!("{}-unversioned", project.name))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let step = |name: &str| report["steps"].as_array().unwrap().iter().find(|s| s["step"] == name).unwrap().clone();
+    let expect_failure = |name: &str, says: &str| {
+        let found = step(name);
+        assert_eq!(found["outcome"], "fail", "{found}");
+        let reasons = found["reasons"].to_string();
+        assert!(reasons.contains(says), "{name}: {reasons}");
+    };
+    expect_failure("an unversioned bucket", "versioning");
+    expect_failure("a role allowed s3:*", "s3:*");
+    expect_failure("a secret value in the function's environment", "LEAKED");
+    expect_failure("a request nobody sent", "log_lines");
+    let shown = format!("{}{}", String::from_utf8_lossy(&output.stdout), stderr(&output));
+    assert!(!shown.contains(&leaked), "the secret's value is never shown, only the variable's name");
+}
