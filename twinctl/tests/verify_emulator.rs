@@ -170,7 +170,8 @@ fn each_kind_fails_on_what_it_must_catch() {
          \x20 - name: an unversioned bucket\n    kind: s3\n    bucket: \"{{env.VERIFY_TEST_BUCKET}}\"\n    expect:\n      checks:\n        versioning: [{equals: true}]\n\
          \x20 - name: a role allowed s3:*\n    kind: iam\n    role: function\n\
          \x20 - name: a secret value in the function's environment\n    kind: secrets\n\
-         \x20 - name: a request nobody sent\n    kind: monitoring\n    logs: {correlation_id: \"never-sent-{{run_id}}\"}\n    expect:\n      checks:\n        log_lines: [{ge: 1}]\n",
+         \x20 - name: a request nobody sent\n    kind: monitoring\n    logs: {correlation_id: \"never-sent-{{run_id}}\"}\n    expect:\n      checks:\n        log_lines: [{ge: 1}]\n\
+         \x20 - name: an alias moved by hand\n    kind: lambda\n",
     )
     .unwrap();
     use_plans(&project, &plans);
@@ -233,6 +234,7 @@ fn each_kind_fails_on_what_it_must_catch() {
     expect_failure("a role allowed s3:*", "s3:*");
     expect_failure("a secret value in the function's environment", "LEAKED");
     expect_failure("a request nobody sent", "log_lines");
+    expect_failure("an alias moved by hand", "release");
     let shown = format!("{}{}", String::from_utf8_lossy(&output.stdout), stderr(&output));
     assert!(!shown.contains(&leaked), "the secret's value is never shown, only the variable's name");
 }

@@ -553,9 +553,9 @@ impl Reader {
         }
     }
 
-    fn retry(&self, node: &Node) -> Result<Retry, PlanError> {
+    fn retry(&mut self, node: &Node) -> Result<Retry, PlanError> {
         let map = self.mapping(node, "`retry`")?;
-        self.keys_allowed(map, &["attempts", "interval"], "`retry`")?;
+        self.keys_allowed(map, &["attempts", "interval", "until"], "`retry`")?;
         let attempts_node = self.required(map, "attempts", "`retry`")?;
         let attempts: u32 = self.whole_number(attempts_node, "`retry.attempts`")?;
         if attempts == 0 {
@@ -569,7 +569,8 @@ impl Reader {
             }
             None => DEFAULT_RETRY_INTERVAL,
         };
-        Ok(Retry { attempts, interval })
+        let until = map.get_node("until").map(|node| self.expect(node)).transpose()?;
+        Ok(Retry { attempts, interval, until })
     }
 
     /// Each capture with the place of its name.
@@ -1094,7 +1095,9 @@ steps:
         let stored = &plan.steps[1];
         assert_eq!(stored.severity, Severity::Warn);
         assert_eq!(stored.environments.as_deref(), Some(&["deployed".to_owned()][..]));
-        assert_eq!(stored.retry, Some(Retry { attempts: 3, interval: std::time::Duration::from_secs(2) }));
+        let retry = stored.retry.as_ref().unwrap();
+        assert_eq!((retry.attempts, retry.interval), (3, std::time::Duration::from_secs(2)));
+        assert!(retry.until.is_none());
         assert!(
             matches!(&stored.kind, StepKind::S3(s3) if s3.key.as_ref().is_some_and(|key| key.template == "sessions/{{session}}.json"))
         );
@@ -1194,6 +1197,10 @@ steps:
             error_of("  - name: x\n    kind: lambda\n    retry: {attempts: 2, interval: soon}\n")
                 .starts_with("plan.yaml:11:36: invalid interval `soon`: "),
         );
+        let until = error_of(
+            "  - name: x\n    kind: lambda\n    retry: {attempts: 2, until: {checks: {log_lines: [{bigger: 1}]}}}\n",
+        );
+        assert!(until.starts_with("plan.yaml:11:") && until.contains("bigger"), "{until}");
         assert_eq!(error_of("  - kind: lambda\n"), "plan.yaml:9:5: missing key `name` in a step");
         assert_eq!(
             error_of("  - name: x\n    kind: lambda\n  - name: x\n    kind: secrets\n"),

@@ -161,10 +161,13 @@ pub enum Severity {
 }
 
 /// Run the step again until its expectations hold, at most `attempts` times in all.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Retry {
     pub attempts: u32,
     pub interval: Duration,
+    /// Rerun while this does not hold (e.g. until the logs hold a line), then judge the step by
+    /// its own `expect`; without it, rerun until the whole step passes.
+    pub until: Option<Expect>,
 }
 
 #[derive(Debug, Clone, Serialize)]

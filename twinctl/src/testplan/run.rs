@@ -131,11 +131,20 @@ async fn run_step(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (outcome, reasons) = match observe(target, step, endpoints, client, since, vars).await {
-            Err(reason) => (Outcome::Error, vec![reason]),
-            Ok(observation) => judge(step, &observation, vars),
+        let until = step.retry.as_ref().and_then(|r| r.until.as_ref());
+        let (outcome, reasons, waited_enough) = match observe(target, step, endpoints, client, since, vars).await {
+            Err(reason) => (Outcome::Error, vec![reason], false),
+            Ok(observation) => {
+                // `until` decides when to stop retrying; the step's own `expect` still judges.
+                let reached = until
+                    .is_some_and(|u| matches!(expect::evaluate_with(u, &observation, vars), Ok(f) if f.is_empty()));
+                let (outcome, reasons) = judge(step, &observation, vars);
+                (outcome, reasons, reached)
+            }
         };
-        let settled = matches!(outcome, Outcome::Pass | Outcome::Warn) || attempt >= attempts;
+        let settled = waited_enough
+            || (until.is_none() && matches!(outcome, Outcome::Pass | Outcome::Warn))
+            || attempt >= attempts;
         if settled {
             let outcome = match outcome {
                 Outcome::Fail if step.severity == Severity::Warn => Outcome::Warn,
