@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -306,66 +305,17 @@ fn serve_local_serves_the_site_and_the_live_api_and_stops_on_sigterm() {
     let project = Project::new(0);
     project.bootstrap();
     project.deploy(&project.bundle("a", ""));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = project
-        .command(&[
-            "serve",
-            "local",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--https-listen",
-            "127.0.0.1:0",
-            "--redirect-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let (page, config, chat) = runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            if client.get(format!("{base}/api/health")).send().await.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "serve did not come up");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let page = client.get(format!("{base}/")).send().await.unwrap();
-        let cache_control = page.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned());
-        let page = (cache_control, page.text().await.unwrap());
-        let config: Value = client.get(format!("{base}/config.json")).send().await.unwrap().json().await.unwrap();
-        let chat: Value = client
-            .post(format!("{base}/api/chat"))
-            .header("content-type", "application/json")
-            .body(r#"{"message":"served?"}"#)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        (page, config, chat)
-    });
+    let served = Served::start(&project);
+    let page = served.get_with_cache_control("/");
+    let config: Value = serde_json::from_str(&served.get("/config.json").unwrap().1).unwrap();
+    let (status, chat) = served.post_json("/api/chat", r#"{"message":"served?"}"#);
+    assert_eq!(status, 200, "{chat}");
+    let chat: Value = serde_json::from_str(&chat).unwrap();
     assert_eq!(page.0.as_deref(), Some("no-cache"), "stored Cache-Control is served");
     assert!(page.1.contains("<title>twin</title>"), "{}", page.1);
     assert_eq!(config["environment"], "local");
     assert!(chat["response"].as_str().unwrap().contains("persona: I am the test twin."), "{chat}");
-
-    let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "serve did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(served.terminate().success(), "serve exits cleanly on SIGTERM");
 }
 
 #[test]

@@ -356,6 +356,48 @@ impl Served {
     }
 }
 
+impl Served {
+    /// Sends SIGTERM and waits (at most 10 s) for serve to exit; its exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// POST `path` with a JSON `body`; status and body.
+    pub fn post_json(&self, path: &str, body: &str) -> (u16, String) {
+        let url = format!("{}{path}", self.base);
+        let body = body.to_owned();
+        Self::block_on(async {
+            let response = reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    }
+
+    /// A GET's Cache-Control header and body.
+    pub fn get_with_cache_control(&self, path: &str) -> (Option<String>, String) {
+        let url = format!("{}{path}", self.base);
+        Self::block_on(async {
+            let response = reqwest::Client::new().get(url).send().await.unwrap();
+            let cache_control = response.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned());
+            (cache_control, response.text().await.unwrap())
+        })
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
