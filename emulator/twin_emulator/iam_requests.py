@@ -13,7 +13,10 @@ Authorization Reference, https://docs.aws.amazon.com/service-authorization/lates
     s3:ListBucket, ListObjectVersions s3:ListBucketVersions, both on the bucket; CopyObject reads
     its source and writes its destination; DeleteObject of a version is s3:DeleteObjectVersion,
     and so is each versioned entry of a DeleteObjects batch, whose entries are read from its XML
-    body (`delete_objects`); DeleteBucket is s3:DeleteBucket on the bucket. Objects are
+    body (`delete_objects`); DeleteBucket is s3:DeleteBucket on the bucket. The bucket reads of
+    `twinctl verify` act on the bucket too: GetBucketVersioning is s3:GetBucketVersioning,
+    GetBucketEncryption s3:GetEncryptionConfiguration, GetPublicAccessBlock
+    s3:GetBucketPublicAccessBlock, GetBucketPolicy s3:GetBucketPolicy. Objects are
     arn:aws:s3:::BUCKET/KEY, buckets arn:aws:s3:::BUCKET.
   * Lambda (https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html): Invoke
     is lambda:InvokeFunction; a function is arn:aws:lambda:R:A:function:NAME, a version or alias
@@ -29,12 +32,20 @@ Authorization Reference, https://docs.aws.amazon.com/service-authorization/lates
   * Secrets Manager: arn:aws:secretsmanager:R:A:secret:NAME-XXXXXX, resolved from the name; a
     secret under a customer managed key also needs kms:Decrypt on that key, with kms:ViaService
     secretsmanager.R.amazonaws.com (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html).
-    DeleteSecret acts on the same ARN.
+    DeleteSecret and DescribeSecret act on the same ARN (DescribeSecret decrypts nothing: no KMS).
   * KMS: a key is arn:aws:kms:R:A:key/ID, whichever of its id, ARN, alias name or alias ARN the
     request names (`kms_key_arn`); DescribeKey, ScheduleKeyDeletion and CancelKeyDeletion act on it.
   * CloudWatch: alarms arn:aws:cloudwatch:R:A:alarm:NAME (DescribeAlarms: every named alarm);
-    GetMetricData has no resource-level permission ("*").
-  * CloudFront: arn:aws:cloudfront::A:distribution/ID.
+    GetMetricData has no resource-level permission ("*"); dashboards are global, without a Region:
+    arn:aws:cloudwatch::A:dashboard/NAME (GetDashboard acts on it).
+  * CloudFront: arn:aws:cloudfront::A:distribution/ID (CreateInvalidation, GetInvalidation,
+    GetDistributionConfig), arn:aws:cloudfront::A:response-headers-policy/ID
+    (GetResponseHeadersPolicyConfig).
+  * IAM: a role is arn:aws:iam::A:role/PATH/NAME (${RoleNameWithPath}); ListRolePolicies,
+    GetRolePolicy and ListAttachedRolePolicies name it by RoleName only, so its path is read from
+    moto's IAM backend (`role_arn`; a role that does not exist: role/NAME). GetPolicy and
+    GetPolicyVersion act on the PolicyArn given (arn:aws:iam::A:policy/PATH/NAME, or an AWS
+    managed policy's arn:aws:iam::aws:policy/...).
   * CloudWatch Logs: a log group is arn:aws:logs:R:A:log-group:NAME (FilterLogEvents,
     DescribeLogStreams, CreateLogGroup, DeleteLogGroup act on it), a log stream
     arn:aws:logs:R:A:log-group:NAME:log-stream:STREAM (CreateLogStream and PutLogEvents act on
@@ -505,6 +516,69 @@ def on_distribution(action: str) -> Callable[[Call], list[Check]]:
     return checks
 
 
+def cloudfront_arn(call: Call, kind: str, identifier: str | None) -> str:
+    """arn:aws:cloudfront::A:KIND/ID (CloudFront's ARNs have no Region)."""
+    return f"arn:{call.partition}:cloudfront::{call.account_id}:{kind}/{identifier or ''}"
+
+
+def on_cloudfront(action: str, kind: str) -> Callable[[Call], list[Check]]:
+    """An action on the distribution or policy the request's Id names (GET .../{Id}/config)."""
+
+    def checks(call: Call) -> list[Check]:
+        return [Check(action, cloudfront_arn(call, kind, call.params.get("Id")))]
+
+    return checks
+
+
+def on_dashboard(action: str) -> Callable[[Call], list[Check]]:
+    """arn:aws:cloudwatch::A:dashboard/NAME: dashboards are global, their ARN has no Region."""
+
+    def checks(call: Call) -> list[Check]:
+        name = call.params.get("DashboardName")
+        if not name:
+            return [Check(action, "*")]
+        return [Check(action, f"arn:{call.partition}:cloudwatch::{call.account_id}:dashboard/{name}")]
+
+    return checks
+
+
+def role_arn(call: Call) -> str:
+    """The role RoleName names, with its path (arn:aws:iam::A:role/PATH/NAME), read from moto's IAM
+    backend; a role that does not exist is named role/NAME (AWS answers NoSuchEntity after)."""
+    name = call.params.get("RoleName")
+    if not name:
+        return "*"
+    from moto.iam.models import iam_backends
+
+    try:
+        return str(iam_backends[call.account_id][call.partition].get_role(name).arn)
+    except Exception:  # noqa: BLE001 - no such role: its path cannot be known
+        return f"arn:{call.partition}:iam::{call.account_id}:role/{name}"
+
+
+def on_role(action: str) -> Callable[[Call], list[Check]]:
+    def checks(call: Call) -> list[Check]:
+        return [Check(action, role_arn(call))]
+
+    return checks
+
+
+def on_policy(action: str) -> Callable[[Call], list[Check]]:
+    """An action on the managed policy PolicyArn names, as given."""
+
+    def checks(call: Call) -> list[Check]:
+        return [Check(action, call.params.get("PolicyArn") or "*")]
+
+    return checks
+
+
+def on_bucket(action: str) -> Callable[[Call], list[Check]]:
+    def checks(call: Call) -> list[Check]:
+        return [Check(action, s3_arn(call, call.params.get("Bucket") or ""))]
+
+    return checks
+
+
 def log_group_arn(call: Call) -> str:
     """The group named by logGroupName, or by logGroupIdentifier (a name or an ARN)."""
     identifier = call.params.get("logGroupName") or call.params.get("logGroupIdentifier") or ""
@@ -615,7 +689,19 @@ TABLE: dict[tuple[str, str], Callable[[Call], list[Check]]] = {
     # "You must have the s3:DeleteBucket permission on the specified bucket" (S3 API reference,
     # DeleteBucket: https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucket.html); bucket*
     # in https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html.
-    ("s3", "DeleteBucket"): lambda call: [Check("s3:DeleteBucket", s3_arn(call, call.params.get("Bucket") or ""))],
+    ("s3", "DeleteBucket"): on_bucket("s3:DeleteBucket"),
+    # The bucket reads of `twinctl verify`, each bucket* in list_amazons3.html above. The actions, per
+    # the S3 API reference's Permissions: GetBucketEncryption needs s3:GetEncryptionConfiguration
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketEncryption.html), GetPublicAccessBlock
+    # s3:GetBucketPublicAccessBlock (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetPublicAccessBlock.html),
+    # GetBucketPolicy s3:GetBucketPolicy "on the specified bucket"
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketPolicy.html); GetBucketVersioning,
+    # whose page names no action, is s3:GetBucketVersioning in the S3 guide's operation-to-action
+    # table (using-with-s3-policy-actions.html, above).
+    ("s3", "GetBucketVersioning"): on_bucket("s3:GetBucketVersioning"),
+    ("s3", "GetBucketEncryption"): on_bucket("s3:GetEncryptionConfiguration"),
+    ("s3", "GetPublicAccessBlock"): on_bucket("s3:GetBucketPublicAccessBlock"),
+    ("s3", "GetBucketPolicy"): on_bucket("s3:GetBucketPolicy"),
     ("s3", "ListObjects"): list_bucket("s3:ListBucket"),
     ("s3", "ListObjectsV2"): list_bucket("s3:ListBucket"),
     ("s3", "ListObjectVersions"): list_bucket("s3:ListBucketVersions"),
@@ -634,12 +720,33 @@ TABLE: dict[tuple[str, str], Callable[[Call], list[Check]]] = {
     ("lambda", "ListVersionsByFunction"): on_function("lambda:ListVersionsByFunction", qualified=False),
     ("cloudwatch", "DescribeAlarms"): describe_alarms,
     ("cloudwatch", "GetMetricData"): lambda call: [Check("cloudwatch:GetMetricData", "*")],
+    # dashboard*, arn:${Partition}:cloudwatch::${Account}:dashboard/${DashboardName}
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html).
+    ("cloudwatch", "GetDashboard"): on_dashboard("cloudwatch:GetDashboard"),
     ("cloudfront", "CreateInvalidation"): on_distribution("cloudfront:CreateInvalidation"),
     ("cloudfront", "GetInvalidation"): on_distribution("cloudfront:GetInvalidation"),
+    # distribution*, arn:${Partition}:cloudfront::${Account}:distribution/${DistributionId}, and
+    # response-headers-policy*, arn:${Partition}:cloudfront::${Account}:response-headers-policy/${Id}
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudfront.html);
+    # both requests name it by Id (GET /2020-05-31/distribution/{Id}/config, .../response-headers-policy/{Id}/config).
+    ("cloudfront", "GetDistributionConfig"): on_cloudfront("cloudfront:GetDistributionConfig", "distribution"),
+    ("cloudfront", "GetResponseHeadersPolicyConfig"): on_cloudfront(
+        "cloudfront:GetResponseHeadersPolicyConfig", "response-headers-policy"
+    ),
     ("secretsmanager", "GetSecretValue"): get_secret_value,
     # Secret* with secretsmanager:SecretId; no KMS permission: deleting decrypts nothing
     # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html).
     ("secretsmanager", "DeleteSecret"): on_secret("secretsmanager:DeleteSecret"),
+    # Secret* with secretsmanager:SecretId, as DeleteSecret; describing decrypts nothing, so no KMS.
+    ("secretsmanager", "DescribeSecret"): on_secret("secretsmanager:DescribeSecret"),
+    # role* (arn:${Partition}:iam::${Account}:role/${RoleNameWithPath}) for the three role reads and
+    # policy* (arn:${Partition}:iam::${Account}:policy/${PolicyNameWithPath}) for the two policy reads
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html).
+    ("iam", "ListRolePolicies"): on_role("iam:ListRolePolicies"),
+    ("iam", "GetRolePolicy"): on_role("iam:GetRolePolicy"),
+    ("iam", "ListAttachedRolePolicies"): on_role("iam:ListAttachedRolePolicies"),
+    ("iam", "GetPolicy"): on_policy("iam:GetPolicy"),
+    ("iam", "GetPolicyVersion"): on_policy("iam:GetPolicyVersion"),
     # key* for all three; kms:CallerAccount and kms:ViaService on each, kms:RequestAlias on DescribeKey,
     # kms:ScheduleKeyDeletionPendingWindowInDays on ScheduleKeyDeletion
     # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awskeymanagementservice.html,

@@ -251,6 +251,23 @@ fn the_ci_path_deploys_the_twin_as_the_environments_deploy_role() {
         assert!(std::time::Instant::now() < deadline, "the smoke request's lines never arrived: {}", stderr(&logs));
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
+    // The same role verifies what it deployed: production validation's reads (the function's
+    // role, bucket settings, secrets' metadata, logs, alarms, dashboard, alias) are all granted.
+    let plans = workspace().canonicalize().unwrap().join("testplans");
+    let config = enforced.project.path().join("twinctl.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("testplans: {}\n{text}", plans.display())).unwrap();
+    let verify = enforced.run_as(&keys, &["verify", "local", "--plan", "production-validation", "--output", "json"]);
+    let report: Value = serde_json::from_slice(&verify.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&verify)));
+    let broken: Vec<&Value> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["outcome"] == "fail" || s["outcome"] == "error")
+        .collect();
+    assert!(broken.is_empty(), "the deploy role's verify: {}", serde_json::to_string_pretty(&broken).unwrap());
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+
     // The staging and production CI roles cannot destroy: the first deletion (the site's object
     // versions) is refused by IAM, nothing is deleted and the lock is given back.
     let refused = enforced.run_as(&keys, &["destroy", "local", "--yes"]);
