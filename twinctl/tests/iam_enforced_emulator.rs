@@ -267,6 +267,16 @@ fn the_ci_path_deploys_the_twin_as_the_environments_deploy_role() {
         .collect();
     assert!(broken.is_empty(), "the deploy role's verify: {}", serde_json::to_string_pretty(&broken).unwrap());
     assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+    let own_role = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "iam" && s["step"].as_str().unwrap().contains("deploy role"));
+    assert_eq!(
+        own_role.unwrap()["outcome"],
+        "pass",
+        "the deploy role holds exactly twinctl's declared actions: {report}"
+    );
 
     // The staging and production CI roles cannot destroy: the first deletion (the site's object
     // versions) is refused by IAM, nothing is deleted and the lock is given back.

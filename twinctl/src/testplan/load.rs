@@ -429,7 +429,10 @@ impl Reader {
                 let role = self.required(map, "role", what)?;
                 match self.string(role, "`role`")?.as_str() {
                     "function" => StepKind::Iam(IamSpec { role: RoleName::Function }),
-                    other => return Err(self.error(role, format!("unknown role `{other}`; known roles: function"))),
+                    "deploy" => StepKind::Iam(IamSpec { role: RoleName::Deploy }),
+                    other => {
+                        return Err(self.error(role, format!("unknown role `{other}`; known roles: function, deploy")));
+                    }
                 }
             }
             "monitoring" => StepKind::Monitoring(self.monitoring(map)?),

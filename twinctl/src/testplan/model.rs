@@ -281,6 +281,9 @@ pub struct IamSpec {
 pub enum RoleName {
     /// The stack's `FunctionRoleArn`.
     Function,
+    /// The environment's CI deploy role (`DeployRoleArn` of its access stack), judged against the
+    /// actions twinctl declares for CI.
+    Deploy,
 }
 
 /// `kind: monitoring`: which of the function's log lines, alarms and dashboard are looked at.

@@ -125,6 +125,11 @@ async fn run_step(
     if !step.runs_in(&target.name) {
         return skipped(plan, step, format!("not for {}", target.name));
     }
+    if matches!(&step.kind, StepKind::Iam(spec) if spec.role == RoleName::Deploy)
+        && !target.access.contains_key("DeployRoleArn")
+    {
+        return skipped(plan, step, deploy_role_missing(target));
+    }
     let started = Instant::now();
     let attempts = step.retry.as_ref().map_or(1, |r| r.attempts.max(1));
     let interval = step.retry.as_ref().map_or(Duration::ZERO, |r| r.interval);
@@ -185,6 +190,10 @@ fn judge(step: &Step, observation: &Observation, vars: &mut Vars) -> (Outcome, V
     if warnings.is_empty() { (Outcome::Pass, Vec::new()) } else { (Outcome::Warn, warnings) }
 }
 
+fn deploy_role_missing(target: &Target) -> String {
+    format!("{} has no CI deploy role (bootstrap.github_repository and ci_environments name none for it)", target.name)
+}
+
 /// What the step's kind sees; an error is a step that could not run (its text says why).
 async fn observe(
     target: &Target,
@@ -214,12 +223,17 @@ async fn observe(
             let key = spec.key.as_ref().map(text).transpose()?;
             kinds::s3::inspect(target, &bucket, key.as_deref()).await
         }
-        StepKind::Iam(spec) => {
-            let role = match spec.role {
-                RoleName::Function => target.output("FunctionRoleArn").map_err(|e| e.to_string())?.to_owned(),
-            };
-            kinds::iam::inspect(target, &role, twin_runtime::permissions::NEEDED, kinds::iam::FUNCTION_ALLOW_STAR).await
-        }
+        StepKind::Iam(spec) => match spec.role {
+            RoleName::Function => {
+                let role = target.output("FunctionRoleArn").map_err(|e| e.to_string())?;
+                kinds::iam::inspect(target, role, twin_runtime::permissions::NEEDED, kinds::iam::FUNCTION_ALLOW_STAR)
+                    .await
+            }
+            RoleName::Deploy => {
+                let role = target.access.get("DeployRoleArn").ok_or_else(|| deploy_role_missing(target))?;
+                kinds::iam::inspect_ci_role(target, role, &crate::aws::permissions::ci_actions()).await
+            }
+        },
         StepKind::Lambda => kinds::lambda::inspect(target).await,
         StepKind::Secrets => kinds::secrets::inspect(target, since).await,
         StepKind::Monitoring(spec) => {

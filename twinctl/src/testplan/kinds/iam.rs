@@ -216,6 +216,43 @@ pub fn granted(policies: &[Policy]) -> BTreeSet<String> {
 /// provider; `stack_names` are the stack's resource names and ARNs (its outputs'
 /// values); `allow_star` the actions that may be granted on Resource `*`.
 pub fn analyse(policies: &[Policy], needed: &[Needed], stack_names: &[String], allow_star: &[&str]) -> Vec<Finding> {
+    let mut findings = statement_findings(policies, Some((stack_names, allow_star)));
+    let described: Vec<(&str, String)> =
+        needed.iter().map(|need| (need.action, format!("{}: {}", need.how.as_str(), need.why))).collect();
+    findings.extend(coverage_findings(policies, &described));
+    findings
+}
+
+/// A CI role against the actions twinctl declares for it (`aws::permissions::CI`): no wildcard
+/// action, no NotAction/NotResource, and granted == declared. Its resources are the template's
+/// patterns, which `twinctl/tests/templates_iam.rs` judges; they are not judged here.
+pub fn analyse_declared(policies: &[Policy], declared: &BTreeSet<&str>) -> Vec<Finding> {
+    let mut findings = statement_findings(policies, None);
+    let described: Vec<(&str, String)> =
+        declared.iter().map(|action| (*action, "declared in twinctl/src/aws/permissions.rs".to_owned())).collect();
+    findings.extend(coverage_findings(policies, &described));
+    findings
+}
+
+/// Reads a CI role (the environment's deploy role) and judges it with [`analyse_declared`].
+pub async fn inspect_ci_role(target: &Target, role: &str, declared: &BTreeSet<&str>) -> Result<Observation> {
+    let started = Instant::now();
+    let role = role_name(role);
+    let policies = role_policies(&target.aws.iam(), role).await?;
+    let mut observation = Observation {
+        findings: analyse_declared(&policies, declared),
+        json: Some(serde_json::json!({ "role": role, "policies": policies })),
+        ..Observation::default()
+    };
+    observation.check("granted", granted(&policies).into_iter().collect::<Vec<_>>());
+    observation.check("needed", declared.iter().copied().collect::<Vec<_>>());
+    observation.duration_ms = elapsed_ms(started);
+    Ok(observation)
+}
+
+/// NotAction, NotResource and wildcard actions of the Allow statements; with `resources`
+/// (the stack's names, the actions allowed on `*`), every resource too.
+fn statement_findings(policies: &[Policy], resources: Option<(&[String], &[&str])>) -> Vec<Finding> {
     let mut findings = Vec::new();
     for statement in statements(policies).iter().filter(|s| s.allows()) {
         let label = &statement.label;
@@ -233,6 +270,7 @@ pub fn analyse(policies: &[Policy], needed: &[Needed], stack_names: &[String], a
         for action in actions.iter().filter(|a| is_wildcard(a)) {
             findings.push(Finding::fail(format!("{label}: wildcard action {action}")));
         }
+        let Some((stack_names, allow_star)) = resources else { continue };
         for resource in statement.list("Resource") {
             if resource == "*" {
                 let bound: Vec<&str> = actions
@@ -251,14 +289,21 @@ pub fn analyse(policies: &[Policy], needed: &[Needed], stack_names: &[String], a
             }
         }
     }
+    findings
+}
+
+/// Granted vs needed: each needed action no statement grants (`missing: ACTION (why)`), each
+/// granted action nothing needs (`extra: ACTION`).
+fn coverage_findings(policies: &[Policy], needed: &[(&str, String)]) -> Vec<Finding> {
+    let mut findings = Vec::new();
     let granted = granted(policies);
-    for need in needed {
-        if !granted.iter().any(|pattern| action_matches(pattern, need.action)) {
-            findings.push(Finding::fail(format!("missing: {} ({}: {})", need.action, need.how.as_str(), need.why)));
+    for (action, why) in needed {
+        if !granted.iter().any(|pattern| action_matches(pattern, action)) {
+            findings.push(Finding::fail(format!("missing: {action} ({why})")));
         }
     }
     for action in &granted {
-        if !needed.iter().any(|need| need.action.eq_ignore_ascii_case(action)) {
+        if !needed.iter().any(|(need, _)| need.eq_ignore_ascii_case(action)) {
             findings.push(Finding::fail(format!("extra: {action}")));
         }
     }
@@ -337,6 +382,25 @@ mod tests {
 
     fn inline(document: Value) -> Vec<Policy> {
         vec![Policy { name: "twin-runtime".to_owned(), managed: false, document }]
+    }
+
+    #[test]
+    fn a_ci_role_is_held_to_the_declared_actions_by_name() {
+        let declared: BTreeSet<&str> = ["s3:GetObject", "lambda:GetAlias"].into_iter().collect();
+        let exact = inline(json!({"Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "lambda:GetAlias"], "Resource": "arn:aws:s3:::b/*"},
+            {"Effect": "Deny", "Action": "iam:*", "Resource": "*"}
+        ]}));
+        assert!(analyse_declared(&exact, &declared).is_empty(), "a Deny is not a grant");
+        let off = inline(json!({"Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:DeleteObject"], "Resource": "arn:aws:s3:::b/*"}
+        ]}));
+        let messages: Vec<String> = analyse_declared(&off, &declared).into_iter().map(|f| f.message).collect();
+        assert!(messages.iter().any(|m| m.starts_with("missing: lambda:GetAlias")), "{messages:?}");
+        assert!(messages.contains(&"extra: s3:DeleteObject".to_owned()), "{messages:?}");
+        let wild = inline(json!({"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]}));
+        let messages: Vec<String> = analyse_declared(&wild, &declared).into_iter().map(|f| f.message).collect();
+        assert!(messages.iter().any(|m| m.contains("NotAction")), "{messages:?}");
     }
 
     /// templates/twin.yaml's FunctionRole policy as CloudFormation resolves it (bedrock).
