@@ -133,13 +133,13 @@ fn deploy_verify_restores_the_previous_release_when_the_plans_fail() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).contains("failed verification") && stderr(&output).contains("a chat is answered"));
     let document: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(document["deploy"]["verification"]["summary"]["failed"], 1, "{document}");
+    assert_eq!(document["verification"]["summary"]["failed"], 1, "{document}");
     assert_eq!(document["rolled_back"]["to"], first["release_id"], "{document}");
     assert!(std::fs::read_to_string(&junit).unwrap().contains("<failure"));
     let status = project.json(&["status", "local"]);
     assert_eq!(status["live_version"], first["function_version"], "the first version is live again: {status}");
     assert_eq!(status["current_release"]["kind"], "rollback", "{status}");
-    let failed = project.json(&["releases", "local", document["deploy"]["release_id"].as_str().unwrap()]);
+    let failed = project.json(&["releases", "local", document["release_id"].as_str().unwrap()]);
     assert_eq!(failed["release"]["outcome"], "failed", "the verified-out release is recorded as failed: {failed}");
     assert!(failed["release"]["error"].as_str().unwrap().contains("verification failed: chat / a chat is answered"));
 }

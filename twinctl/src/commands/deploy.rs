@@ -51,7 +51,8 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<Exit> {
         return Ok(Exit::Success);
     }
     // The new release failed its plans: it was recorded as failed; the one current before comes back.
-    let restored = match &report.previous_release {
+    let mut report = report;
+    report.rolled_back = match &report.previous_release {
         Some(previous) => {
             ctx.printer.warn(format!("verification failed: restoring release {previous}"));
             let rollback = rollback::Options {
@@ -73,14 +74,8 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<Exit> {
         .filter(|s| matches!(s.outcome, Outcome::Fail | Outcome::Error))
         .map(|s| format!("{} / {}: {}", s.plan, s.step, s.reasons.join("; ")))
         .collect();
-    let document = serde_json::json!({"deploy": report, "rolled_back": restored});
-    ctx.printer.result(&document, || {
-        let mut text = report.summary();
-        if let Some(verification) = &report.verification {
-            text.push_str(&verification.table());
-        }
-        text
-    });
+    // One document, of the same schema as a deploy that passed: `verification` and `rolled_back` say what happened.
+    ctx.printer.result(&report, || report.summary());
     let message = match &report.previous_release {
         Some(previous) => format!(
             "release {} failed verification and was recorded as failed; release {previous} is live again",

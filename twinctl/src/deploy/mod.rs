@@ -127,6 +127,8 @@ pub struct DeployReport {
     pub verification: Option<crate::testplan::report::VerifyReport>,
     /// The release current before this deploy.
     pub previous_release: Option<String>,
+    /// `--verify` failed and `previous_release` was restored: that rollback's report.
+    pub rolled_back: Option<crate::rollback::RollbackReport>,
 }
 
 impl DeployReport {
@@ -320,6 +322,7 @@ impl State {
             aws_requests: BTreeMap::new(),
             verification: None,
             previous_release: None,
+            rolled_back: None,
         }
     }
 }
@@ -794,6 +797,12 @@ impl DeployReport {
         }
         for (name, url) in &self.urls {
             text.push_str(&format!("  {name}: {url}\n"));
+        }
+        if let Some(verification) = &self.verification {
+            text.push_str(&verification.table());
+        }
+        if let Some(rollback) = &self.rolled_back {
+            text.push_str(&rollback.summary());
         }
         text
     }
