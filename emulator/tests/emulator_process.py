@@ -100,3 +100,31 @@ def admin_keys(state_dir: Path) -> dict[str, str]:
     """The enforcing emulator's administrator credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)."""
     lines = (state_dir / "admin.env").read_text().splitlines()
     return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def admin_clients(url: str, state_dir: Path) -> Callable[[str], Any]:
+    """Clients of the enforcing emulator at `url` signed as its administrator."""
+    keys = admin_keys(state_dir)
+    return lambda service: signed_client(url, service, keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"])
+
+
+def unique(prefix: str) -> str:
+    """A resource name no other test uses."""
+    import uuid
+
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def allow(action: Any, resource: Any, **extra: Any) -> dict[str, Any]:
+    """An Allow statement."""
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def refusal(request: Callable[[], Any]) -> Any:
+    """The ClientError that `request` raises (the test fails if it raises none)."""
+    import pytest
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as raised:
+        request()
+    return raised.value

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,9 @@ import pytest
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from emulator_process import admin_keys, running_emulator, signed_client
+from emulator_process import admin_clients, allow, refusal, running_emulator, signed_client, unique
 from twin_emulator.iam_requests import Call, Check, Params, checks, delete_entries
 
 REGION = "us-east-1"
@@ -214,12 +212,7 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]
 
 @pytest.fixture(scope="module")
 def admin(state: tuple[str, Path]) -> Callable[[str], Any]:
-    keys = admin_keys(state[1])
-    return lambda service: signed_client(state[0], service, keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"])
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+    return admin_clients(*state)
 
 
 def user_with(admin: Callable[[str], Any], url: str, *statements: dict[str, Any]) -> tuple[Callable[[str], Any], Credentials]:
@@ -231,16 +224,6 @@ def user_with(admin: Callable[[str], Any], url: str, *statements: dict[str, Any]
     key = iam.create_access_key(UserName=name)["AccessKey"]
     credentials = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
     return (lambda service: signed_client(url, service, key["AccessKeyId"], key["SecretAccessKey"])), credentials
-
-
-def allow(action: Any, resource: Any, **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
-
-
-def refusal(request: Callable[[], Any]) -> ClientError:
-    with pytest.raises(ClientError) as raised:
-        request()
-    return raised.value
 
 
 def keys_in(admin: Callable[[str], Any], bucket: str) -> list[tuple[str, str]]:

@@ -12,17 +12,15 @@ a role session allowed only these actions on one of each resource reading it and
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from emulator_process import admin_keys, running_emulator, signed_client
+from emulator_process import admin_clients, allow, refusal, running_emulator, signed_client, unique
 from twin_emulator.iam_requests import TABLE, Call, Check, Params, checks
 
 REGION = "us-east-1"
@@ -150,26 +148,11 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]
 
 @pytest.fixture(scope="module")
 def admin(state: tuple[str, Path]) -> Callable[[str], Any]:
-    keys = admin_keys(state[1])
-    return lambda service: signed_client(state[0], service, keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"])
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+    return admin_clients(*state)
 
 
 def document(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(action: Any, resource: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource}
-
-
-def refusal(request: Callable[[], Any]) -> ClientError:
-    with pytest.raises(ClientError) as raised:
-        request()
-    return raised.value
 
 
 def create_distribution(admin: Callable[[str], Any], bucket: str) -> str:
