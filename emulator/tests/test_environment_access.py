@@ -76,6 +76,7 @@ def access_parameters(environment: str, repository: str | None, provider_arn: st
     values = {
         "ProjectName": "twin",
         "EnvironmentName": environment,
+        "Environments": environment,
         "TwinStackName": f"twin-{environment}",
         "ArtifactsBucketName": bucket,
         "BootstrapStackName": "twin-bootstrap",
@@ -209,13 +210,14 @@ def test_deploy_role_trusts_only_the_repositorys_environment(
         "Effect": "Allow",
         "Principal": {"Federated": bootstrap["OidcProviderArn"]},
         "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {
-            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-            "token.actions.githubusercontent.com:sub": "repo:octo/twin:environment:staging",
-        }},
+        # StringLike on the subject (previews' roles match pr-*); without a wildcard it is an exact match.
+        "Condition": {
+            "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+            "StringLike": {"token.actions.githubusercontent.com:sub": "repo:octo/twin:environment:staging"},
+        },
     }]
     production = trust_policy(iam, f"twin-ci-production-deploy-{REGION}")
-    assert production["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == (
+    assert production["Statement"][0]["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"] == (
         "repo:octo/twin:environment:production"
     )
     assert iam.get_role(RoleName=f"twin-ci-staging-deploy-{REGION}")["Role"]["MaxSessionDuration"] == 3600
@@ -319,8 +321,8 @@ def test_update_with_previous_values_keeps_the_repository_and_its_deploy_role(
     deploy_role = f"twin-ci-review-deploy-{REGION}"
 
     parameters = [{"ParameterKey": key, "UsePreviousValue": True}
-                  for key in ("ProjectName", "EnvironmentName", "TwinStackName", "BootstrapStackName", "GitHubRepository",
-                              "OidcProviderArn")]
+                  for key in ("ProjectName", "EnvironmentName", "Environments", "TwinStackName", "BootstrapStackName",
+                              "GitHubRepository", "OidcProviderArn")]
     parameters.append({"ParameterKey": "ArtifactsBucketName", "ParameterValue": "new-artifacts"})
     planned = change_set(cfn, stack_name, "access-2", TEMPLATE, parameters, "UPDATE")
     assert planned["Status"] == "CREATE_COMPLETE", planned.get("StatusReason")
@@ -339,7 +341,7 @@ def test_update_with_previous_values_keeps_the_repository_and_its_deploy_role(
     assert parameters_now["ArtifactsBucketName"] == "new-artifacts"
     assert outputs(stack) == created  # the same roles, same ARNs
     trust = trust_policy(iam, deploy_role)
-    assert trust["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] == (
+    assert trust["Statement"][0]["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"] == (
         "repo:octo/twin:environment:review"
     )
     deploy_policy = inline_policies(iam, deploy_role)["deploy-one-environment"]
@@ -348,7 +350,8 @@ def test_update_with_previous_values_keeps_the_repository_and_its_deploy_role(
     # Omitting GitHubRepository and OidcProviderArn is not "keep": they take their defaults ("") and the
     # deploy role goes.
     parameters = [{"ParameterKey": key, "UsePreviousValue": True}
-                  for key in ("ProjectName", "EnvironmentName", "TwinStackName", "BootstrapStackName", "ArtifactsBucketName")]
+                  for key in ("ProjectName", "EnvironmentName", "Environments", "TwinStackName", "BootstrapStackName",
+                              "ArtifactsBucketName")]
     stack = deploy(cfn, stack_name, "access-3", TEMPLATE, parameters, "UPDATE")
     assert stack["StackStatus"] == "UPDATE_COMPLETE", stack.get("StackStatusReason")
     assert set(outputs(stack)) == {"ExecutionRoleArn", "FunctionBoundaryArn"}

@@ -148,19 +148,98 @@ def test_the_key_deletion_calls_act_on_the_key_however_it_is_named() -> None:
             (check,) = checks(call("kms", operation, KeyId=key_id))
             assert (check.action, check.resource) == (f"kms:{operation}", key["Arn"])
             assert check.context["kms:CallerAccount"] == [ACCOUNT]
+            assert check.context["kms:ResourceAliases"] == ["alias/twin-local"]
 
     scheduled = checks(call("kms", "ScheduleKeyDeletion", KeyId=key["Arn"], PendingWindowInDays=7))
     assert scheduled == [
         Check(
             "kms:ScheduleKeyDeletion",
             key["Arn"],
-            {"kms:CallerAccount": [ACCOUNT], "kms:ScheduleKeyDeletionPendingWindowInDays": ["7"]},
+            {
+                "kms:CallerAccount": [ACCOUNT],
+                "kms:ScheduleKeyDeletionPendingWindowInDays": ["7"],
+                "kms:ResourceAliases": ["alias/twin-local"],
+            },
         )
     ]
     assert checks(call("kms", "DescribeKey", KeyId="alias/twin-local"))[0].context["kms:RequestAlias"] == [
         "alias/twin-local"
     ]
     assert "kms:RequestAlias" not in checks(call("kms", "ScheduleKeyDeletion", KeyId="alias/twin-local"))[0].context
+
+
+@mock_aws
+def test_resource_aliases_are_every_alias_of_the_key_in_its_account_and_region() -> None:
+    """kms:ResourceAliases: the key's alias names, however the request names the key; none for a key
+    without aliases or one that does not exist (AWS KMS Developer Guide, "AWS KMS condition keys")."""
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.create_key()["KeyMetadata"]
+    bare = kms.create_key()["KeyMetadata"]
+    for alias in ("alias/twin-pr-7", "alias/a-second-name"):
+        kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    # The same alias name in another Region names another key: it is not this key's.
+    west = boto3.client("kms", region_name="eu-west-1")
+    west_key = west.create_key()["KeyMetadata"]
+    west.create_alias(AliasName="alias/twin-staging", TargetKeyId=west_key["KeyId"])
+
+    for key_id in (key["KeyId"], key["Arn"], "alias/twin-pr-7", f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/a-second-name"):
+        (check,) = checks(call("kms", "ScheduleKeyDeletion", KeyId=key_id, PendingWindowInDays=7))
+        assert check.context["kms:ResourceAliases"] == ["alias/a-second-name", "alias/twin-pr-7"], key_id
+    for key_id in (bare["KeyId"], "0b0b0b0b-1111-2222-3333-444444444444", "alias/none"):
+        for operation in ("ScheduleKeyDeletion", "CancelKeyDeletion", "DescribeKey"):
+            assert "kms:ResourceAliases" not in checks(call("kms", operation, KeyId=key_id))[0].context
+    # A key of another Region, named by its ARN: its own Region's aliases.
+    (check,) = checks(call("kms", "DescribeKey", KeyId=west_key["Arn"]))
+    assert check.context["kms:ResourceAliases"] == ["alias/twin-staging"]
+    # An alias moved to another key leaves the first one.
+    kms.update_alias(AliasName="alias/twin-pr-7", TargetKeyId=bare["KeyId"])
+    assert checks(call("kms", "DescribeKey", KeyId=key["Arn"]))[0].context["kms:ResourceAliases"] == [
+        "alias/a-second-name"
+    ]
+    assert checks(call("kms", "DescribeKey", KeyId=bare["Arn"]))[0].context["kms:ResourceAliases"] == ["alias/twin-pr-7"]
+
+
+@mock_aws
+def test_a_secrets_decryption_carries_its_keys_aliases() -> None:
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.create_key()["KeyMetadata"]
+    kms.create_alias(AliasName="alias/twin-pr-7", TargetKeyId=key["KeyId"])
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="twin/pr-7/origin-verify", SecretString="s", KmsKeyId=key["Arn"]
+    )
+    read, decrypt = checks(call("secretsmanager", "GetSecretValue", SecretId="twin/pr-7/origin-verify"))
+    assert read.action == "secretsmanager:GetSecretValue" and "kms:ResourceAliases" not in read.context
+    assert (decrypt.action, decrypt.resource) == ("kms:Decrypt", key["Arn"])
+    assert decrypt.context["kms:ResourceAliases"] == ["alias/twin-pr-7"]
+
+
+def test_resource_aliases_decide_a_set_condition_as_aws_documents() -> None:
+    """ForAnyValue: at least one alias matches (none: not satisfied); ForAllValues: every alias matches
+    (none: satisfied). Together: the key has aliases, and only matching ones."""
+    from twin_emulator.iam_policy import Principal, Request, evaluate
+
+    resource = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    statement = {
+        "Effect": "Allow",
+        "Action": "kms:ScheduleKeyDeletion",
+        "Resource": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*",
+        "Condition": {
+            "ForAnyValue:StringLike": {"kms:ResourceAliases": "alias/twin-pr-*"},
+            "ForAllValues:StringLike": {"kms:ResourceAliases": "alias/twin-pr-*"},
+        },
+    }
+    principal = Principal("arn:aws:iam::123456789012:user/u", ({"Version": "2012-10-17", "Statement": [statement]},), None)
+
+    def allowed(*aliases: str) -> bool:
+        context = {"kms:ResourceAliases": list(aliases)} if aliases else {}
+        return evaluate(principal, Request("kms:ScheduleKeyDeletion", resource, context)).allowed
+
+    assert allowed("alias/twin-pr-7")
+    assert allowed("alias/twin-pr-7", "alias/twin-pr-8")
+    assert not allowed("alias/twin-staging")
+    assert not allowed("alias/twin-pr-7", "alias/twin-staging")  # ForAllValues: another environment's alias too
+    assert not allowed()  # ForAnyValue: a key without aliases
+    assert not allowed("alias/twin-production")
 
 
 @mock_aws

@@ -77,6 +77,26 @@ def test_the_role_reads_act_on_the_role_with_its_path() -> None:
         ]
 
 
+@mock_aws
+def test_role_policy_writes_act_on_the_role_with_its_boundary() -> None:
+    """PutRolePolicy, DeleteRolePolicy, UpdateAssumeRolePolicy: role*, with iam:PermissionsBoundary when the
+    role carries one (what the CI roles' Deny statements are matched against)."""
+    iam = boto3.client("iam", region_name=REGION)
+    trust = json.dumps({"Version": "2012-10-17", "Statement": []})
+    boundary = iam.create_policy(PolicyName="b", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}))["Policy"]["Arn"]
+    bounded = iam.create_role(RoleName="twin-pr-7-FunctionRole-X", AssumeRolePolicyDocument=trust,
+                              PermissionsBoundary=boundary)["Role"]["Arn"]
+    ci = iam.create_role(RoleName="twin-ci-pr-deploy-us-east-1", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    for operation in ("PutRolePolicy", "DeleteRolePolicy", "UpdateAssumeRolePolicy"):
+        action = f"iam:{operation}"
+        assert checks(call("iam", operation, RoleName="twin-pr-7-FunctionRole-X")) == [
+            Check(action, bounded, {"iam:PermissionsBoundary": [boundary]})
+        ]
+        assert checks(call("iam", operation, RoleName="twin-ci-pr-deploy-us-east-1")) == [Check(action, ci)]
+        assert checks(call("iam", operation, RoleName="gone")) == [Check(action, f"arn:aws:iam::{ACCOUNT}:role/gone")]
+
+
 @pytest.mark.parametrize("operation", ["GetPolicy", "GetPolicyVersion"])
 def test_the_policy_reads_act_on_the_policy_arn_given(operation: str) -> None:
     extra = {"VersionId": "v1"} if operation == "GetPolicyVersion" else {}

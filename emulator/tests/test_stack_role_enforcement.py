@@ -346,21 +346,29 @@ def test_without_enforcement_the_role_is_not_checked(
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 
-def execution_role(aws: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+# The access stack's names, as twinctl passes them: for the one environment local, and for every preview
+# (EnvironmentName the prefix, Environments and TwinStackName patterns).
+LOCAL_ACCESS = {"EnvironmentName": "local", "Environments": "local", "TwinStackName": STACK}
+PREVIEWS_ACCESS = {"EnvironmentName": "pr", "Environments": "pr-*", "TwinStackName": "twin-pr-*"}
+
+
+def execution_role(aws: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch,
+                   names: dict[str, str] = LOCAL_ACCESS) -> tuple[str, str]:
     """environment-access.yaml deployed (by an administrator: no RoleARN): its ExecutionRole and boundary."""
+    stack_name = f"twin-ci-{names['EnvironmentName']}"
     with enforcement(monkeypatch, on=False) as backend:
-        backend.create_stack(name="twin-ci-local", template=(TEMPLATES / "environment-access.yaml").read_text(),
-                             parameters={"ProjectName": "twin", "EnvironmentName": "local", "TwinStackName": STACK,
-                                         "ArtifactsBucketName": CODE_BUCKET, "BootstrapStackName": "twin-bootstrap"},
+        backend.create_stack(name=stack_name, template=(TEMPLATES / "environment-access.yaml").read_text(),
+                             parameters={"ProjectName": "twin", **names, "ArtifactsBucketName": CODE_BUCKET,
+                                         "BootstrapStackName": "twin-bootstrap"},
                              role_arn=None)
-    resources = aws("cloudformation").describe_stack_resources(StackName="twin-ci-local")["StackResources"]
+    resources = aws("cloudformation").describe_stack_resources(StackName=stack_name)["StackResources"]
     physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
     role = aws("iam").get_role(RoleName=physical["ExecutionRole"])["Role"]["Arn"]
     return role, physical["FunctionBoundary"]
 
 
-def twin_parameters(boundary: str, **extra: str) -> dict[str, str]:
-    return {"EnvironmentName": "local", "CodeBucket": CODE_BUCKET, "CodeKey": CODE_KEY, "LlmProvider": "offline",
+def twin_parameters(boundary: str, environment: str = "local", **extra: str) -> dict[str, str]:
+    return {"EnvironmentName": environment, "CodeBucket": CODE_BUCKET, "CodeKey": CODE_KEY, "LlmProvider": "offline",
             "Architecture": "x86_64", "PermissionsBoundaryArn": boundary, "EnableWaf": "true",
             "AlarmEmail": "owner@example.com", **extra}
 
@@ -391,38 +399,66 @@ def failures(aws: Callable[[str], Any], stack_name: str) -> list[dict[str, Any]]
             if "FAILED" in e["ResourceStatus"]]
 
 
+@pytest.mark.parametrize(("environment", "access"), [("local", LOCAL_ACCESS), ("pr-12345678", PREVIEWS_ACCESS)],
+                         ids=["one-environment", "preview"])
 def test_the_twin_stacks_deploy_update_and_delete_as_the_execution_role(
-    aws: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
+    aws: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch, environment: str, access: dict[str, str]
 ) -> None:
     """Both stacks of the environment, the data stack first (twin_stacks.deploy_environment), as twinctl
-    deploys them: environment-access.yaml's ExecutionRole runs the change sets of both."""
-    role, boundary = execution_role(aws, monkeypatch)
+    deploys them: environment-access.yaml's ExecutionRole runs the change sets of both. A preview's stacks
+    run under the previews' one execution role (Environments pr-*, TwinStackName twin-pr-*), with the longest
+    preview name."""
+    role, boundary = execution_role(aws, monkeypatch, access)
     apply = deploy_as(aws, monkeypatch, role)
-    data_stack = data_stack_name(STACK)
-    data, app = deploy_environment(apply, STACK, twin_parameters(boundary))
+    stack = f"twin-{environment}"
+    function = f"twin-{environment}-api"
+    data_stack = data_stack_name(stack)
+    data, app = deploy_environment(apply, stack, twin_parameters(boundary, environment))
     assert data["StackStatus"] == "CREATE_COMPLETE", failures(aws, data_stack)
-    assert app["StackStatus"] == "CREATE_COMPLETE", failures(aws, STACK)
+    assert app["StackStatus"] == "CREATE_COMPLETE", failures(aws, stack)
     # The names the role's grants and the boundary are scoped by (environment-access.yaml).
     assert outputs(data)["DataMemoryBucketName"].startswith(f"{data_stack}-memorybucket-")
     assert outputs(app)["MemoryBucketName"] == outputs(data)["DataMemoryBucketName"]
 
     # A release made live, as twinctl deploys one: the alias and its invoke permission appear; and the data
     # stack's retention changes (LogRetentionDays reaches the data stack only).
-    version = aws("lambda").publish_version(FunctionName="twin-local-api")["Version"]
-    data, app = deploy_environment(apply, STACK, twin_parameters(boundary, LiveVersion=version, LogRetentionDays="7"))
+    version = aws("lambda").publish_version(FunctionName=function)["Version"]
+    data, app = deploy_environment(apply, stack, twin_parameters(boundary, environment, LiveVersion=version,
+                                                                 LogRetentionDays="7"))
     assert data["StackStatus"] == "UPDATE_COMPLETE", failures(aws, data_stack)
-    assert app["StackStatus"] == "UPDATE_COMPLETE", failures(aws, STACK)
-    assert aws("lambda").get_alias(FunctionName="twin-local-api", Name="live")["FunctionVersion"] == version
-    groups = aws("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/twin-local-api")["logGroups"]
+    assert app["StackStatus"] == "UPDATE_COMPLETE", failures(aws, stack)
+    assert aws("lambda").get_alias(FunctionName=function, Name="live")["FunctionVersion"] == version
+    groups = aws("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{function}")["logGroups"]
     assert [g["retentionInDays"] for g in groups] == [7]
 
     # `twinctl destroy` deletes the app stack; the role may delete the data stack too, which keeps the data.
-    for stack_name in (STACK, data_stack):
-        with enforcement(monkeypatch) as backend:
-            backend.delete_stack(stack_name)
+    with enforcement(monkeypatch) as backend:
+        backend.delete_stack(stack)
+    if environment.startswith("pr-"):
+        # A preview's `destroy --delete-data` (twinctl/src/destroy.rs) deletes the data by its own APIs first
+        # (here without enforcement: test_preview_access.py checks the deploy role's grants), the key's
+        # deletion scheduled; then the data stack, whose alias and bucket policy the execution role deletes.
+        values = outputs(data)
+        bucket = values["DataMemoryBucketName"]
+        listed = aws("s3").list_object_versions(Bucket=bucket)
+        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                  for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])]
+        if doomed:
+            aws("s3").delete_objects(Bucket=bucket, Delete={"Objects": doomed})
+        aws("s3").delete_bucket(Bucket=bucket)
+        aws("secretsmanager").delete_secret(SecretId=values["DataSecretArn"], ForceDeleteWithoutRecovery=True)
+        for group in (values["DataFunctionLogGroupName"], values["DataApiLogGroupName"]):
+            aws("logs").delete_log_group(logGroupName=group)
+        aws("kms").schedule_key_deletion(KeyId=values["DataKeyArn"], PendingWindowInDays=7)
+    with enforcement(monkeypatch) as backend:
+        backend.delete_stack(data_stack)
     assert not [s for s in aws("cloudformation").list_stacks()["StackSummaries"]
-                if s["StackName"] in (STACK, data_stack) and s["StackStatus"] != "DELETE_COMPLETE"]
-    assert aws("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/twin-local-api")["logGroups"]
+                if s["StackName"] in (stack, data_stack) and s["StackStatus"] != "DELETE_COMPLETE"], (
+        failures(aws, data_stack))
+    if environment.startswith("pr-"):
+        assert not aws("kms").list_aliases(KeyId=outputs(data)["DataKeyArn"])["Aliases"]
+        return
+    assert aws("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{function}")["logGroups"]
     assert aws("s3").head_bucket(Bucket=outputs(data)["DataMemoryBucketName"])
 
 

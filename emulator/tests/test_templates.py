@@ -873,7 +873,10 @@ def test_template_rules_and_parameters_are_enforced(aws: Any, code_zip: None) ->
     cases = [
         ({**app, "DomainName": "twin.example.com"},
          "DomainName needs CertificateArn (an ACM certificate in us-east-1)."),
-        ({**app, "EnvironmentName": "dev"}, "Parameter 'EnvironmentName' must be one of AllowedValues"),
+        ({**app, "EnvironmentName": "dev"}, "Parameter 'EnvironmentName' must match pattern"),
+        # A preview is pr-<n>: no leading zero, at most 8 digits.
+        ({**app, "EnvironmentName": "pr-07"}, "Parameter 'EnvironmentName' must match pattern"),
+        ({**app, "EnvironmentName": "pr-123456789"}, "Parameter 'EnvironmentName' must match pattern"),
         ({**app, "LiveVersion": "latest"}, "Parameter 'LiveVersion' must match pattern"),
         ({**app, "WafRateLimit": "10"}, "Parameter 'WafRateLimit' must be a number not less than 100"),
         ({k: v for k, v in app.items() if k != "CodeKey"}, "Parameters: [CodeKey] must have values"),
@@ -888,7 +891,8 @@ def test_template_rules_and_parameters_are_enforced(aws: Any, code_zip: None) ->
     data_template = DATA_TEMPLATE.read_text()
     data = data_parameters(TWIN_PARAMETERS)
     data_cases = [
-        ({**data, "EnvironmentName": "dev"}, "Parameter 'EnvironmentName' must be one of AllowedValues"),
+        ({**data, "EnvironmentName": "dev"}, "Parameter 'EnvironmentName' must match pattern"),
+        ({**data, "EnvironmentName": "pr-"}, "Parameter 'EnvironmentName' must match pattern"),
         ({**data, "LogRetentionDays": "8"}, "Parameter 'LogRetentionDays' must be one of AllowedValues"),
         ({**data, "RetainedReleases": "1"}, "Parameter 'RetainedReleases' must be a number not less than 2"),
         ({**data, "CodeKey": CODE_KEY}, "Parameters: [CodeKey] do not exist in the template"),

@@ -75,15 +75,13 @@ def deploy_role(admin: Callable[[str], Any], environment: str, repository: str =
                 "Principal": {"Federated": PROVIDER},
                 "Action": "sts:AssumeRoleWithWebIdentity",
                 "Condition": {
-                    "StringEquals": {
-                        f"{HOST}:aud": "sts.amazonaws.com",
-                        f"{HOST}:sub": f"repo:{repository}:environment:{environment}",
-                    }
+                    "StringEquals": {f"{HOST}:aud": "sts.amazonaws.com"},
+                    "StringLike": {f"{HOST}:sub": f"repo:{repository}:environment:{environment}"},
                 },
             }
         ],
     }
-    name = f"twin-ci-{environment}-deploy-{uuid.uuid4().hex[:6]}"
+    name = f"twin-ci-{environment.rstrip('-*')}-deploy-{uuid.uuid4().hex[:6]}"
     iam = admin("iam")
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     grants = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}]}
@@ -134,6 +132,30 @@ def test_the_same_token_cannot_assume_the_production_role(
     # Nor can another repository's production job; this repository's can.
     assert refused(url, production, oidc_issuer.token(key, "repo:someone/else:environment:production"))
     assume(url, production, oidc_issuer.token(key, "repo:octo/twin:environment:production"))
+
+
+def test_a_preview_role_trusts_every_pull_request_environment_and_nothing_else(
+    url: str, admin: Callable[[str], Any], key: rsa.RSAPrivateKey
+) -> None:
+    """StringLike on the subject: the previews' role (environment pr-*) is assumed by the job of any pr-<n>
+    environment; a single environment's subject has no wildcard, so StringLike matches it exactly."""
+    previews = deploy_role(admin, "pr-*")
+    for number in ("7", "12345678"):
+        assume(url, previews, oidc_issuer.token(key, f"repo:octo/twin:environment:pr-{number}"))
+    for subject in (
+        "repo:octo/twin:environment:staging",
+        "repo:octo/twin:pull_request",
+        "repo:octo/twin:ref:refs/heads/pr-7",
+        "repo:octo/twin:environment:production",
+        "repo:someone/else:environment:pr-7",
+        "repo:octo/twin-fork:environment:pr-7",
+    ):
+        assert refused(url, previews, oidc_issuer.token(key, subject)).response["Error"]["Code"] == "AccessDenied", subject
+    staging = deploy_role(admin, "staging")
+    assume(url, staging, oidc_issuer.token(key, "repo:octo/twin:environment:staging"))
+    for subject in ("repo:octo/twin:environment:staging2", "repo:octo/twin:environment:pr-7",
+                    "repo:octo/twin:environment:Staging"):
+        assert refused(url, staging, oidc_issuer.token(key, subject)).response["Error"]["Code"] == "AccessDenied", subject
 
 
 def test_a_token_signed_by_another_key_is_invalid(url: str, admin: Callable[[str], Any]) -> None:

@@ -33,8 +33,13 @@ Authorization Reference, https://docs.aws.amazon.com/service-authorization/lates
     secret under a customer managed key also needs kms:Decrypt on that key, with kms:ViaService
     secretsmanager.R.amazonaws.com (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html).
     DeleteSecret and DescribeSecret act on the same ARN (DescribeSecret decrypts nothing: no KMS).
+    PutSecretValue acts on it too and, under a customer managed key, needs kms:GenerateDataKey on the
+    key with kms:ViaService secretsmanager.R.amazonaws.com (Secrets Manager encrypts the new value).
   * KMS: a key is arn:aws:kms:R:A:key/ID, whichever of its id, ARN, alias name or alias ARN the
     request names (`kms_key_arn`); DescribeKey, ScheduleKeyDeletion and CancelKeyDeletion act on it.
+    Every operation on a key (these three, and the kms:Decrypt Secrets Manager asks for) carries
+    kms:ResourceAliases, the alias names associated with the key, however the request names it
+    (`resource_aliases`; https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-resource-aliases).
   * CloudWatch: alarms arn:aws:cloudwatch:R:A:alarm:NAME (DescribeAlarms: every named alarm);
     GetMetricData has no resource-level permission ("*"); dashboards are global, without a Region:
     arn:aws:cloudwatch::A:dashboard/NAME (GetDashboard acts on it).
@@ -43,7 +48,9 @@ Authorization Reference, https://docs.aws.amazon.com/service-authorization/lates
     (GetResponseHeadersPolicyConfig).
   * IAM: a role is arn:aws:iam::A:role/PATH/NAME (${RoleNameWithPath}); ListRolePolicies,
     GetRolePolicy and ListAttachedRolePolicies name it by RoleName only, so its path is read from
-    moto's IAM backend (`role_arn`; a role that does not exist: role/NAME). GetPolicy and
+    moto's IAM backend (`role_arn`; a role that does not exist: role/NAME). PutRolePolicy,
+    DeleteRolePolicy and UpdateAssumeRolePolicy act on it too, with iam:PermissionsBoundary, the
+    role's boundary. GetPolicy and
     GetPolicyVersion act on the PolicyArn given (arn:aws:iam::A:policy/PATH/NAME, or an AWS
     managed policy's arn:aws:iam::aws:policy/...).
   * CloudWatch Logs: a log group is arn:aws:logs:R:A:log-group:NAME (FilterLogEvents,
@@ -226,6 +233,30 @@ def kms_key_arn(call: Call, key_id: str | None) -> str:
     if found is not None:
         return str(found.arn)
     return f"arn:{call.partition}:kms:{call.region}:{call.account_id}:key/{key_id}"
+
+
+def resource_aliases(key_arn: str) -> Context:
+    """kms:ResourceAliases of the key an ARN names: "the aliases that are associated with the KMS key",
+    multi-valued, compared by alias name (alias/NAME, never an alias ARN), for any KMS key resource
+    operation "whether or how the KMS key is identified in the request" (AWS KMS Developer Guide, "AWS
+    KMS condition keys", kms:ResourceAliases). An alias belongs to the account and Region of its key, so
+    they are read from moto's KMS backend of the key's own account and Region. A key with no alias, or
+    one that cannot be found (an alias ARN, an unknown id), has no value: ForAnyValue then fails and
+    ForAllValues holds, as AWS documents for a key without aliases."""
+    arn = _KMS_ARN.match(key_arn)
+    if not arn or not arn.group("resource").startswith("key/"):
+        return {}
+    from moto.kms.models import kms_backends
+
+    region, account = arn.group("region"), arn.group("account")
+    if not region or not re.fullmatch(r"\d{12}", account):
+        return {}
+    try:
+        key = kms_backends[account][region].keys.get(arn.group("resource").removeprefix("key/"))
+    except KeyError:  # a Region moto does not know has no keys
+        return {}
+    aliases = sorted(getattr(key, "aliases", None) or {})
+    return {"kms:ResourceAliases": aliases} if aliases else {}
 
 
 def customer_key_arn(call: Call, found: Any) -> str | None:
@@ -563,6 +594,24 @@ def on_role(action: str) -> Callable[[Call], list[Check]]:
     return checks
 
 
+def on_role_policy_write(action: str) -> Callable[[Call], list[Check]]:
+    """A write of a role's inline or trust policy: role*, with iam:PermissionsBoundary, the boundary the
+    role carries (absent for a role without one, or one that does not exist)."""
+
+    def checks(call: Call) -> list[Check]:
+        from moto.iam.models import iam_backends
+
+        boundary = None
+        try:
+            role = iam_backends[call.account_id][call.partition].get_role(call.params.get("RoleName") or "")
+            boundary = getattr(role, "permissions_boundary_arn", None) or None
+        except Exception:  # noqa: BLE001 - no such role: no boundary to report
+            pass
+        return [Check(action, role_arn(call), _keys({"iam:PermissionsBoundary": boundary}))]
+
+    return checks
+
+
 def on_policy(action: str) -> Callable[[Call], list[Check]]:
     """An action on the managed policy PolicyArn names, as given."""
 
@@ -617,8 +666,29 @@ def get_secret_value(call: Call) -> list[Check]:
             "kms:ViaService": [f"secretsmanager.{call.region}.amazonaws.com"],
             "kms:CallerAccount": [call.account_id],
             "kms:EncryptionContext:SecretARN": [arn],
+            **resource_aliases(key),
         }
         checks.append(Check("kms:Decrypt", key, decrypt_context))
+    return checks
+
+
+def put_secret_value(call: Call) -> list[Check]:
+    """PutSecretValue on the secret's ARN; under a customer managed key, Secrets Manager also encrypts
+    the new value with the caller's permissions through itself: kms:GenerateDataKey with kms:ViaService
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html)."""
+    found = secret(call)
+    arn = secret_arn(call, found)
+    context = _keys({"secretsmanager:SecretId": call.params.get("SecretId")})
+    checks = [Check("secretsmanager:PutSecretValue", arn, context)]
+    key = customer_key_arn(call, found)
+    if key:
+        encrypt_context = {
+            "kms:ViaService": [f"secretsmanager.{call.region}.amazonaws.com"],
+            "kms:CallerAccount": [call.account_id],
+            "kms:EncryptionContext:SecretARN": [arn],
+            **resource_aliases(key),
+        }
+        checks.append(Check("kms:GenerateDataKey", key, encrypt_context))
     return checks
 
 
@@ -634,9 +704,10 @@ def on_secret(action: str) -> Callable[[Call], list[Check]]:
 
 def on_key(action: str) -> Callable[[Call], list[Check]]:
     """An action on the KMS key KeyId names, with the request's KMS condition keys: kms:CallerAccount
-    always, kms:RequestAlias when KeyId is an alias (DescribeKey only, per its row),
-    kms:ScheduleKeyDeletionPendingWindowInDays when PendingWindowInDays is given (ScheduleKeyDeletion
-    only). kms:ViaService is absent: the caller calls KMS itself."""
+    always, kms:ResourceAliases when the key has aliases (`resource_aliases`), kms:RequestAlias when
+    KeyId is an alias (DescribeKey only, per its row), kms:ScheduleKeyDeletionPendingWindowInDays when
+    PendingWindowInDays is given (ScheduleKeyDeletion only). kms:ViaService is absent: the caller calls
+    KMS itself."""
 
     def checks(call: Call) -> list[Check]:
         key_id = call.params.get("KeyId")
@@ -648,7 +719,9 @@ def on_key(action: str) -> Callable[[Call], list[Check]]:
         if action == "kms:ScheduleKeyDeletion":
             window = call.params.get("PendingWindowInDays")
             context.update(_keys({"kms:ScheduleKeyDeletionPendingWindowInDays": window}))
-        return [Check(action, kms_key_arn(call, key_id), context)]
+        resource = kms_key_arn(call, key_id)
+        context.update(resource_aliases(resource))
+        return [Check(action, resource, context)]
 
     return checks
 
@@ -737,6 +810,7 @@ TABLE: dict[tuple[str, str], Callable[[Call], list[Check]]] = {
     # Secret* with secretsmanager:SecretId; no KMS permission: deleting decrypts nothing
     # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html).
     ("secretsmanager", "DeleteSecret"): on_secret("secretsmanager:DeleteSecret"),
+    ("secretsmanager", "PutSecretValue"): put_secret_value,
     # Secret* with secretsmanager:SecretId, as DeleteSecret; describing decrypts nothing, so no KMS.
     ("secretsmanager", "DescribeSecret"): on_secret("secretsmanager:DescribeSecret"),
     # role* (arn:${Partition}:iam::${Account}:role/${RoleNameWithPath}) for the three role reads and
@@ -745,10 +819,15 @@ TABLE: dict[tuple[str, str], Callable[[Call], list[Check]]] = {
     ("iam", "ListRolePolicies"): on_role("iam:ListRolePolicies"),
     ("iam", "GetRolePolicy"): on_role("iam:GetRolePolicy"),
     ("iam", "ListAttachedRolePolicies"): on_role("iam:ListAttachedRolePolicies"),
+    # Writes of a role's policies, role* with iam:PermissionsBoundary (same page): what the CI roles' Deny
+    # statements name (role/{ProjectName}-ci-*), so that a refusal says which role it protects.
+    ("iam", "PutRolePolicy"): on_role_policy_write("iam:PutRolePolicy"),
+    ("iam", "DeleteRolePolicy"): on_role_policy_write("iam:DeleteRolePolicy"),
+    ("iam", "UpdateAssumeRolePolicy"): on_role_policy_write("iam:UpdateAssumeRolePolicy"),
     ("iam", "GetPolicy"): on_policy("iam:GetPolicy"),
     ("iam", "GetPolicyVersion"): on_policy("iam:GetPolicyVersion"),
-    # key* for all three; kms:CallerAccount and kms:ViaService on each, kms:RequestAlias on DescribeKey,
-    # kms:ScheduleKeyDeletionPendingWindowInDays on ScheduleKeyDeletion
+    # key* for all three; kms:CallerAccount, kms:ResourceAliases and kms:ViaService on each, kms:RequestAlias
+    # on DescribeKey, kms:ScheduleKeyDeletionPendingWindowInDays on ScheduleKeyDeletion
     # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awskeymanagementservice.html,
     # https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html).
     ("kms", "DescribeKey"): on_key("kms:DescribeKey"),

@@ -443,7 +443,7 @@ async fn health(State(state): State<AppState>, Query(query): Query<HealthQuery>)
     let body = serde_json::json!({
         "status": if healthy { "healthy" } else { "unhealthy" },
         "version": version,
-        "environment": state.environment.as_str(),
+        "environment": state.environment.to_string(),
         "checks": { "persona": persona, "store": store, "secret": secret, "model": model },
     });
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

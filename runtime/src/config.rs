@@ -18,22 +18,27 @@ pub enum Environment {
     Local,
     Staging,
     Production,
-}
-
-impl Environment {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Local => "local",
-            Environment::Staging => "staging",
-            Environment::Production => "production",
-        }
-    }
+    /// A pull request's preview, `pr-<number>`: deployed like staging, with its own data.
+    Preview(u32),
 }
 
 impl fmt::Display for Environment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            Environment::Local => f.write_str("local"),
+            Environment::Staging => f.write_str("staging"),
+            Environment::Production => f.write_str("production"),
+            Environment::Preview(number) => write!(f, "pr-{number}"),
+        }
     }
+}
+
+/// `pr-<n>` as the templates allow it: 1 to 8 digits, no leading zero.
+fn preview_number(name: &str) -> Option<u32> {
+    let digits = name.strip_prefix("pr-")?;
+    let valid =
+        (1..=8).contains(&digits.len()) && !digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit());
+    valid.then(|| digits.parse().ok()).flatten()
 }
 
 /// Which chat model answers.
@@ -226,10 +231,15 @@ impl Vars<'_> {
             None | Some("local") => Environment::Local,
             Some("staging") => Environment::Staging,
             Some("production") => Environment::Production,
-            Some(other) => {
-                self.problem(format!("ENVIRONMENT={other:?} is not one of local, staging, production"));
-                Environment::Local
-            }
+            Some(other) => match preview_number(other) {
+                Some(number) => Environment::Preview(number),
+                None => {
+                    self.problem(format!(
+                        "ENVIRONMENT={other:?} is not one of local, staging, production, pr-<number>"
+                    ));
+                    Environment::Local
+                }
+            },
         }
     }
 
@@ -423,6 +433,22 @@ mod tests {
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn a_preview_is_deployed_like_staging() {
+        let preview = |name: &str| config(&[("ENVIRONMENT", name), ("LLM_PROVIDER", "offline")]);
+        let err = preview("pr-7").expect_err("offline is refused outside local");
+        assert!(err.to_string().contains("refuses to run when ENVIRONMENT=pr-7"), "{err}");
+        for invalid in ["pr-0", "pr-07", "pr-123456789", "pr-", "pr-x", "preview"] {
+            let err = preview(invalid).expect_err(invalid);
+            assert!(
+                err.to_string().contains("is not one of local, staging, production, pr-<number>"),
+                "{invalid}: {err}"
+            );
+        }
+        assert_eq!(preview_number("pr-12345678"), Some(12_345_678));
+        assert_eq!(Environment::Preview(42).to_string(), "pr-42");
     }
 
     #[test]

@@ -347,9 +347,22 @@ def sar_problems(access: dict) -> list[str]:
     return problems
 
 
-def inline_policy_size(access: dict, role: str = ROLE) -> int:
+def longest_match(pattern: str, unbounded: int = 64) -> int:
+    """The length of the longest string an AllowedPattern accepts (the longest of its alternatives), or
+    `unbounded` when it has no bound (or there is no pattern)."""
+    import re._parser as parser  # noqa: PLC0415 - the stdlib's regex parser, for getwidth()
+
+    if not pattern:
+        return unbounded
+    width = parser.parse(pattern).getwidth()[1]
+    return unbounded if width >= parser.MAXREPEAT else width
+
+
+def inline_policy_size(access: dict, role: str = ROLE, previews: bool = False) -> int:
     """The role's inline policies as IAM counts them against its quota (non-whitespace characters, all
-    policies together), with every parameter at the longest its AllowedPattern permits."""
+    policies together), with every parameter at the longest its AllowedPattern permits, in the access stack of
+    one environment or in the previews' (`!If [Previews, A, B]` is A there, B in an environment's;
+    `!Ref AWS::NoValue` drops the list item)."""
     parameters = access.get("Parameters", {})
     refs = {
         "AWS::Partition": "aws-us-gov",
@@ -359,13 +372,15 @@ def inline_policy_size(access: dict, role: str = ROLE) -> int:
         "ArtifactsBucketName": "b" * 63,
     }
     for name, spec in parameters.items():
-        longest = re.findall(r"\{\d+,(\d+)\}", str(spec.get("AllowedPattern", "")))
         if name not in refs:
-            refs[str(name)] = "p" * (sum(int(n) for n in longest) + 1 if longest else 64)
+            refs[str(name)] = "p" * longest_match(str(spec.get("AllowedPattern", "")))
     refs["FunctionBoundary"] = (
         f"arn:{refs['AWS::Partition']}:iam::{refs['AWS::AccountId']}:policy/"
         f"{refs['ProjectName']}-ci-{refs['EnvironmentName']}-boundary-{refs['AWS::Region']}"
     )
+
+    refs["ExecutionRole.Arn"] = f"arn:{refs['AWS::Partition']}:iam::{refs['AWS::AccountId']}:role/" + "r" * 64
+    no_value = object()
 
     def render(value):
         if isinstance(value, dict):
@@ -373,10 +388,17 @@ def inline_policy_size(access: dict, role: str = ROLE) -> int:
                 text = value["Fn::Sub"][0] if isinstance(value["Fn::Sub"], list) else value["Fn::Sub"]
                 return re.sub(r"\$\{([^}]+)\}", lambda m: refs[m.group(1)], str(text))
             if set(value) == {"Ref"}:
-                return refs[str(value["Ref"])]
+                return no_value if value["Ref"] == "AWS::NoValue" else refs[str(value["Ref"])]
+            if set(value) == {"Fn::GetAtt"}:
+                return refs[".".join(map(str, value["Fn::GetAtt"]))]
+            if set(value) == {"Fn::If"}:
+                name, when_true, when_false = value["Fn::If"]
+                if name != "Previews":
+                    raise ValueError(f"{role}: !If on {name}, only Previews is rendered")
+                return render(when_true if previews else when_false)
             return {str(k): render(v) for k, v in value.items()}
         if isinstance(value, list):
-            return [render(v) for v in value]
+            return [item for item in map(render, value) if item is not no_value]
         return value if isinstance(value, (bool, int, float)) else str(value)
 
     policies = _items(access["Resources"][role]["Properties"].get("Policies", []))
@@ -608,10 +630,18 @@ def test_role_writes_require_the_function_boundary():
 
 
 def test_the_inline_policies_fit_the_iam_quota_with_the_longest_names():
-    size = inline_policy_size(_real()[1])
-    assert size <= IAM_ROLE_INLINE_POLICY_QUOTA, (
-        f"{ROLE}'s inline policies take {size} of {IAM_ROLE_INLINE_POLICY_QUOTA} characters with the longest names"
-    )
+    # Both roles, in both kinds of access stack: an environment's and the previews' (whose deploy role has
+    # the statements of `destroy --delete-data` besides).
+    sizes = {}
+    for role in (ROLE, "DeployRole"):
+        for previews in (False, True):
+            sizes[(role, previews)] = size = inline_policy_size(_real()[1], role, previews)
+            assert size <= IAM_ROLE_INLINE_POLICY_QUOTA, (
+                f"{role}'s inline policies ({'previews' if previews else 'one environment'}) take {size} of"
+                f" {IAM_ROLE_INLINE_POLICY_QUOTA} characters with the longest names"
+            )
+    assert sizes[("DeployRole", True)] > sizes[("DeployRole", False)]
+    assert sizes[(ROLE, True)] == sizes[(ROLE, False)]
 
 
 # Self-tests: the check can fail, and names what it finds.

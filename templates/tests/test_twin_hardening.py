@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+import cfnlint
 import pytest
 from cfnlint.decode import cfn_yaml
 
@@ -76,7 +77,58 @@ def expect(check: Callable[[Template], list[str]], template: Template, fragment:
 # The longest values the names are built from: ProjectName's pattern allows 21 characters,
 # environment names up to 16 (environment-access.yaml), region names up to 14 (ap-southeast-4).
 LONGEST = {"ProjectName": "p" * 21, "EnvironmentName": "e" * 16, "AWS::Region": "ap-southeast-4"}
+# A pull request's preview with the longest number twin.yaml accepts (8 digits).
+LONGEST_PREVIEW = {**LONGEST, "EnvironmentName": "pr-12345678"}
 PREFIX = "${ProjectName}-${EnvironmentName}-"
+# EnvironmentName: the three environments and pull request previews pr-<n> (n: 1 to 8 digits, no
+# leading zero), nothing else: environment-access.yaml's previews' roles reach pr-*, so no other
+# environment may start with pr-.
+ENVIRONMENTS_ACCEPTED = ["local", "staging", "production", "pr-1", "pr-42", "pr-10", "pr-12345678"]
+ENVIRONMENTS_REFUSED = ["", "dev", "ci", "pr", "pr-", "pr-0", "pr-07", "pr-123456789", "pr-x", "pr-1a", "PR-1",
+                        "pr-*", "pr-1-data", "pr-staging", "production-2", " local", "local\n"]
+ENVIRONMENT_MAX_LENGTH = 16  # environment-access.yaml's EnvironmentName: the names below are checked with it
+
+
+def pattern_width(pattern: str) -> tuple[int, int]:
+    """The shortest and longest strings a regular expression matches (Python's own parser; MAXREPEAT
+    when unbounded)."""
+    import re._parser as parser  # noqa: PLC0415 - the stdlib's regex parser, for getwidth()
+
+    return parser.parse(pattern).getwidth()
+
+
+def environment_problems(template: Template) -> list[str]:
+    spec = template["Parameters"]["EnvironmentName"]
+    pattern = spec.get("AllowedPattern")
+    if "AllowedValues" in spec or pattern is None:
+        return ["EnvironmentName: an AllowedPattern (pr-<n> previews), not AllowedValues"]
+    problems = [f"EnvironmentName: refuses {name!r}" for name in ENVIRONMENTS_ACCEPTED if not re.fullmatch(pattern, name)]
+    problems += [f"EnvironmentName: accepts {name!r}" for name in ENVIRONMENTS_REFUSED if re.fullmatch(pattern, name)]
+    longest = min(pattern_width(pattern)[1], int(spec.get("MaxLength", 10**6)))
+    if longest > ENVIRONMENT_MAX_LENGTH:
+        problems.append(f"EnvironmentName: up to {longest} characters, the names are checked for {ENVIRONMENT_MAX_LENGTH}")
+    return problems
+
+
+def test_environment_names_are_the_three_environments_and_previews(twin: Template, twin_data: Template) -> None:
+    # Catches: a preview name twin.yaml refuses (twinctl deploy pr-42 would fail), a name that starts with
+    # pr- without being a preview (the previews' roles would reach it), a name too long for the checks below.
+    assert environment_problems(twin) == []
+    assert environment_problems(twin_data) == []
+    assert twin["Parameters"]["EnvironmentName"] == twin_data["Parameters"]["EnvironmentName"]
+
+    broken = copy.deepcopy(twin)
+    broken["Parameters"]["EnvironmentName"] = {"Type": "String", "AllowedValues": ["local", "staging", "production"]}
+    expect(environment_problems, broken, "not AllowedValues")
+    broken["Parameters"]["EnvironmentName"] = {"Type": "String", "AllowedPattern": "^(local|staging|production|pr-[0-9]+)$"}
+    problems = environment_problems(broken)
+    assert "EnvironmentName: accepts 'pr-07'" in problems, problems
+    assert any(p.startswith("EnvironmentName: up to ") for p in problems), problems  # unbounded: any length
+    broken["Parameters"]["EnvironmentName"]["AllowedPattern"] = "^(local|staging|production|pr-.*)$"
+    expect(environment_problems, broken, "accepts 'pr-staging'")
+    broken["Parameters"]["EnvironmentName"]["AllowedPattern"] = "^(local|staging|production)$"
+    expect(environment_problems, broken, "refuses 'pr-12345678'")
+
 
 # (resource, path to the name, limit, allowed characters). Sources: CloudFront API reference,
 # OriginAccessControlConfig (up to 64 characters); ResponseHeadersPolicyConfig (unique per account,
@@ -99,9 +151,7 @@ def global_name_problems(template: Template) -> list[str]:
     project_pattern = template["Parameters"]["ProjectName"]["AllowedPattern"]
     if project_pattern != "^[a-z][a-z0-9-]{1,20}$":
         problems.append(f"ProjectName's pattern changed ({project_pattern}); recheck the name lengths")
-    environments = template["Parameters"]["EnvironmentName"].get("AllowedValues", [])
-    if any(len(e) > 16 for e in environments):
-        problems.append("an EnvironmentName is longer than 16 characters")
+    problems += [p for p in environment_problems(template) if "characters" in p]
     for logical_id, path, limit, charset in GLOBAL_NAMES:
         node: Any = props(template, logical_id)
         for key in path:
@@ -114,11 +164,12 @@ def global_name_problems(template: Template) -> list[str]:
             problems.append(f"{logical_id}: {text!r} does not start with {PREFIX}")
         if "${AWS::Region}" not in text:
             problems.append(f"{logical_id}: {text!r} does not carry ${{AWS::Region}}")
-        longest = substitute(text, LONGEST)
-        if len(longest) > limit:
-            problems.append(f"{logical_id}: up to {len(longest)} characters, the limit is {limit}")
-        if not re.fullmatch(charset, longest):
-            problems.append(f"{logical_id}: {longest!r} has characters outside {charset}")
+        for values in (LONGEST, LONGEST_PREVIEW):
+            longest = substitute(text, values)
+            if len(longest) > limit:
+                problems.append(f"{logical_id}: up to {len(longest)} characters, the limit is {limit}")
+            if not re.fullmatch(charset, longest):
+                problems.append(f"{logical_id}: {longest!r} has characters outside {charset}")
     return problems
 
 
@@ -138,6 +189,152 @@ def test_account_global_names_carry_the_region_within_their_limits(twin: Templat
     broken = copy.deepcopy(twin)
     props(broken, "WebAcl")["Name"] = {"Fn::Sub": "${AWS::Region}-${ProjectName}-${EnvironmentName}"}
     expect(global_name_problems, broken, "does not start with")
+
+
+# --- 1b. Every name built from the environment fits its limit, previews included -------------------
+
+CFNLINT_SCHEMAS = Path(cfnlint.__file__).resolve().parent / "data" / "schemas"
+# Limits the registry schemas (cfn-lint's copy) leave out. CloudFront API reference: OriginAccessControlConfig
+# Name "up to 64 characters"; DistributionConfig Comment "The comment cannot be longer than 128 characters";
+# ResponseHeadersPolicyConfig Name and the HTTP API's Name document no limit: held to 64 (as GLOBAL_NAMES) and
+# 128 (WAF's). CloudWatch PutDashboard: DashboardName up to 255.
+LIMITS_OUTSIDE_SCHEMAS = {
+    ("AWS::CloudFront::OriginAccessControl", "OriginAccessControlConfig.Name"): 64,
+    ("AWS::CloudFront::ResponseHeadersPolicy", "ResponseHeadersPolicyConfig.Name"): 64,
+    ("AWS::CloudFront::Distribution", "DistributionConfig.Comment"): 128,
+    ("AWS::ApiGatewayV2::Api", "Name"): 128,
+    ("AWS::CloudWatch::Dashboard", "DashboardName"): 255,
+}
+# Where a name is not a name: policy documents use the environment in ARN patterns.
+NOT_NAMES = ("KeyPolicy", "PolicyDocument", "Policies", "DashboardBody")
+RENDER_DEFAULTS = {"AWS::Partition": "aws-us-gov", "AWS::AccountId": "123456789012", "AWS::URLSuffix": "amazonaws.com"}
+
+
+def schema_constraints(resource_type: str, path: list[str]) -> dict[str, Any]:
+    """maxLength and pattern of a property in the resource type's registry schema ({} when it has none)."""
+    providers = json.loads((CFNLINT_SCHEMAS / "providers" / "us-east-1.json").read_text())
+    schema = json.loads((CFNLINT_SCHEMAS / "resources" / f"{providers[resource_type]}.json").read_text())
+    node: dict[str, Any] = schema
+    for key in path:
+        while "$ref" in node:
+            node = schema["definitions"][node["$ref"].rsplit("/", 1)[-1]]
+        node = node.get("properties", {}).get(key, {})
+    while "$ref" in node:
+        node = schema["definitions"][node["$ref"].rsplit("/", 1)[-1]]
+    return {k: node[k] for k in ("maxLength", "pattern") if k in node}
+
+
+def environment_names(template: Template) -> list[tuple[str, str, str, str]]:
+    """(logical id, type, property path, !Sub text) of every property built from ${EnvironmentName}."""
+    found = []
+
+    def visit(node: Any, path: list[str], logical_id: str, resource_type: str) -> None:
+        if isinstance(node, dict):
+            if set(node) == {"Fn::Sub"}:
+                text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
+                if "${EnvironmentName}" in text and not set(path) & set(NOT_NAMES):
+                    found.append((logical_id, resource_type, ".".join(path), text))
+                return
+            for key, value in node.items():
+                visit(value, [*path, str(key)], logical_id, resource_type)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value, path, logical_id, resource_type)
+
+    for logical_id, resource in template["Resources"].items():
+        visit(resource.get("Properties", {}), [], logical_id, resource["Type"])
+    return found
+
+
+def name_limit_problems(template: Template) -> list[str]:
+    problems = []
+    for logical_id, resource_type, path, text in environment_names(template):
+        constraints = schema_constraints(resource_type, path.split("."))
+        limit = constraints.get("maxLength") or LIMITS_OUTSIDE_SCHEMAS.get((resource_type, path))
+        if limit is None and "pattern" not in constraints:
+            problems.append(f"{logical_id}.{path}: no known limit (add it to LIMITS_OUTSIDE_SCHEMAS with its source)")
+            continue
+        for values in (LONGEST, LONGEST_PREVIEW):
+            name = substitute(text, {**RENDER_DEFAULTS, **values})
+            if limit is not None and len(name) > limit:
+                problems.append(f"{logical_id}.{path}: {name!r} is {len(name)} characters, the limit is {limit}")
+            if "pattern" in constraints and not re.search(constraints["pattern"], name):
+                problems.append(f"{logical_id}.{path}: {name!r} does not match {constraints['pattern']}")
+    return problems
+
+
+def test_every_name_built_from_the_environment_fits_its_limit(twin: Template, twin_data: Template) -> None:
+    # Catches: a name a 21-character project's 16-character environment (or its longest preview,
+    # pr-12345678) makes too long for AWS (a Lambda function name over 64, an alias over 256, ...), found by
+    # the registry schema's maxLength or pattern, or by a recorded limit.
+    assert len(environment_names(twin)) >= 15 and len(environment_names(twin_data)) >= 4
+    assert name_limit_problems(twin) == []
+    assert name_limit_problems(twin_data) == []
+
+    broken = copy.deepcopy(twin)
+    props(broken, "Function")["FunctionName"] = {"Fn::Sub": "${ProjectName}-${EnvironmentName}-api-function-for-the-digital-twin"}
+    expect(name_limit_problems, broken, "Function.FunctionName: 'ppppppppppppppppppppp-eeeeeeeeeeeeeeee-api")
+    broken = copy.deepcopy(twin_data)
+    props(broken, "KeyAlias")["AliasName"] = {"Fn::Sub": "alias/${ProjectName} ${EnvironmentName}"}
+    expect(name_limit_problems, broken, "KeyAlias.AliasName: 'alias/ppppppppppppppppppppp pr-12345678' does not match")
+    broken = copy.deepcopy(twin)
+    props(broken, "HttpApi")["Description"] = {"Fn::Sub": "${EnvironmentName}"}
+    expect(name_limit_problems, broken, "HttpApi.Description: no known limit")
+
+
+# Names CloudFormation generates for a resource without one: {stack}-{logical id, lower-case for a bucket}-
+# {12 characters}, e.g. stack123123123123-s3bucket-abcdefghijk1 (AWS CloudFormation, "Name type",
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-name.html); a name past its
+# limit (63 for a bucket, 64 for a role) is shortened, and then no longer starts with {stack}-{logical id}-,
+# the prefix environment-access.yaml grants on (${TwinStackName}-frontendbucket-*,
+# ${TwinStackName}-data-memorybucket-*, role/${TwinStackName}-*).
+GENERATED_SUFFIX = 12
+GENERATED_LIMITS = {"AWS::S3::Bucket": ("BucketName", 63), "AWS::IAM::Role": ("RoleName", 64)}
+# The longest ProjectName whose generated names keep their prefix, per environment (twinctl's stacks:
+# {project}-{env} and {project}-{env}-data). The data stack's memory bucket is the longest; with the most
+# ProjectName allows (21), an 8-digit preview's makes 64 characters: such a project's previews must keep
+# to 7 digits (twinctl's to refuse), every other environment fits.
+LONGEST_PROJECT_FOR_GENERATED_NAMES = {"local": 21, "staging": 21, "production": 21, "pr-1234567": 21,
+                                       "pr-12345678": 20}
+
+
+def generated_names(template: Template, stack: str) -> list[tuple[str, str, int]]:
+    """(logical id, longest generated name, limit) of the resources the template leaves unnamed."""
+    found = []
+    for logical_id, resource in template["Resources"].items():
+        name_property, limit = GENERATED_LIMITS.get(resource["Type"], (None, 0))
+        if name_property and name_property not in resource.get("Properties", {}):
+            found.append((logical_id, f"{stack}-{logical_id.lower()}-{'x' * GENERATED_SUFFIX}", limit))
+    return found
+
+
+def longest_project_for_generated_names(twin: Template, twin_data: Template, environment: str) -> int:
+    longest = 0
+    for length in range(2, 22):
+        stack = f"{'p' * length}-{environment}"
+        names = generated_names(twin, stack) + generated_names(twin_data, f"{stack}-data")
+        if all(len(name) <= limit for _, name, limit in names):
+            longest = length
+    return longest
+
+
+def test_generated_names_keep_the_stack_prefix_the_grants_name(twin: Template, twin_data: Template) -> None:
+    # Catches: an unnamed bucket or role whose generated name would be shortened (and so leave the grants'
+    # {stack}-{logical id}- prefix) for a project and environment twinctl accepts.
+    names = {logical_id for logical_id, _, _ in generated_names(twin, "s") + generated_names(twin_data, "s")}
+    assert {"FrontendBucket", "FunctionRole", "MemoryBucket"} <= names, names
+    found = {environment: longest_project_for_generated_names(twin, twin_data, environment)
+             for environment in LONGEST_PROJECT_FOR_GENERATED_NAMES}
+    assert found == LONGEST_PROJECT_FOR_GENERATED_NAMES
+    # twinctl's own project ("twin") fits with every environment twin.yaml accepts.
+    for environment in ENVIRONMENTS_ACCEPTED:
+        for _, name, limit in generated_names(twin, f"twin-{environment}") + generated_names(
+                twin_data, f"twin-{environment}-data"):
+            assert len(name) <= limit, name
+
+    broken = copy.deepcopy(twin_data)
+    broken["Resources"]["ConversationMemoryBucket"] = broken["Resources"].pop("MemoryBucket")
+    assert longest_project_for_generated_names(twin, broken, "production") == 9
 
 
 # --- 2. No /api/* answer can be rewritten to HTML -----------------------------------------------

@@ -186,7 +186,8 @@ impl Prober {
             Prober::Local { old, new, old_version, new_version, traffic } => {
                 let (function, version) =
                     if fastrand::f64() < *traffic { (new, new_version) } else { (old, old_version) };
-                let answer = reqwest::Client::new()
+                let answer = function
+                    .client
                     .get(format!("{}/api/health?deep=1", function.url))
                     .header("x-correlation-id", "twinctl-canary-probe")
                     .timeout(Duration::from_secs(10))
@@ -334,9 +335,10 @@ async fn prober(
         });
     }
     let bucket = target.artifacts_bucket()?;
+    let origin = target.origin_secret().await?;
     let old = lambda::version_configuration(&target.aws.lambda(), versions.function, versions.old).await?;
-    let old_running = LocalFunction::start(&target.aws, bucket, &old, work_dir).await?;
-    let new_running = match LocalFunction::start(&target.aws, bucket, versions.new, work_dir).await {
+    let old_running = LocalFunction::start(&target.aws, bucket, &old, work_dir, origin.as_ref()).await?;
+    let new_running = match LocalFunction::start(&target.aws, bucket, versions.new, work_dir, origin.as_ref()).await {
         Ok(running) => running,
         Err(e) => {
             old_running.stop().await;

@@ -111,6 +111,10 @@ pub struct DeployArgs {
     /// Deploy a bundle built earlier (a target/twin/<arch> directory) instead of building.
     #[arg(long)]
     pub artifacts: Option<PathBuf>,
+    /// With --artifacts: refuse to deploy unless the bundle's digest (as `twinctl build` reports it)
+    /// is exactly this.
+    #[arg(long, value_name = "SHA256", requires = "artifacts")]
+    pub bundle_digest: Option<String>,
     #[command(flatten)]
     pub change: ChangeArgs,
     /// Give a new version TRAFFIC of the alias for WINDOW before promoting it, e.g. 10%:5m (default: the environment's `canary`).

@@ -2,6 +2,8 @@
 //!
 //! Owns: the file's shape (unknown keys are errors), its defaults, and error messages that
 //! say file:line:column. Environments are looked up by name; an unknown one lists the known.
+//! Preview environments (`previews:`, one per pull request) are named `{prefix}-{n}` and all made
+//! from one template; their names, stacks and shared access stack are decided here.
 //! Must not: touch AWS or the file system beyond reading the one file.
 
 use std::collections::BTreeMap;
@@ -28,6 +30,8 @@ pub struct Config {
     #[serde(default = "default_testplans")]
     pub testplans: PathBuf,
     pub environments: BTreeMap<String, Environment>,
+    /// Preview environments, one per pull request (`{prefix}-{n}`), all made from one template.
+    pub previews: Option<Previews>,
     /// Who may deploy from CI: the GitHub repository, its environments, the OIDC provider.
     #[serde(default)]
     pub bootstrap: Bootstrap,
@@ -52,12 +56,42 @@ pub struct Bootstrap {
     /// `owner/repo` whose GitHub environments of the same names may deploy.
     pub github_repository: Option<String>,
     /// The environments CI may deploy: each gets a deploy role trusted only for
-    /// `repo:OWNER/REPO:environment:NAME`.
+    /// `repo:OWNER/REPO:environment:NAME`. The previews' prefix (e.g. `pr`) names the one deploy
+    /// role every preview shares.
     #[serde(default)]
     pub ci_environments: Vec<String>,
     /// An existing `token.actions.githubusercontent.com` provider (an account holds one; every
     /// other region or project of the account names it here).
     pub oidc_provider_arn: Option<String>,
+}
+
+/// `previews:`: environments made on demand, one per pull request, named `{prefix}-{n}` (n: the
+/// pull request's number) and destroyed when it closes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Previews {
+    /// The names' prefix: `pr` makes `pr-42`. At most 7 characters, so that a name with 8 digits
+    /// fits an environment name's 16; their shared access stack is `{project}-ci-{prefix}`.
+    pub prefix: String,
+    /// What every preview is (region, parameters, ...); never `approval` nor `stack_name` (a
+    /// preview's stack is `{project}-{prefix}-{n}`).
+    pub environment: Environment,
+}
+
+/// What one access stack (templates/environment-access.yaml) covers: one environment, or every
+/// preview. Its fields are the stack's parameters of the same names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessScope {
+    /// `EnvironmentName`: the environment's name, or the previews' prefix (the name of the GitHub
+    /// environment its deploy role trusts, and the access stack's suffix).
+    pub name: String,
+    /// `Environments`: the environment's name, or `{prefix}-*` (every preview).
+    pub environments: String,
+    /// `TwinStackName`: the environment's stack, or `{project}-{prefix}-*` (every preview's).
+    pub stacks: String,
+    /// The previews' shared access stack, whose deploy role may also destroy
+    /// (`aws::permissions::DESTROY`).
+    pub previews: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -213,6 +247,10 @@ fn default_retain_releases() -> u32 {
     10
 }
 
+/// The longest stack name whose memory bucket keeps its whole name (see
+/// [`Config::validate_stack_name_length`]): 63 - len("-data-memorybucket-") - 12.
+pub const MAX_STACK_NAME: usize = 63 - 19 - 12;
+
 impl Config {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Self, Error> {
@@ -235,9 +273,6 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), Error> {
-        let valid_name = |name: &str| {
-            !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        };
         if !valid_name(&self.project) {
             return Err(Error::user(format!(
                 "{}: project {:?} must be lowercase letters, digits and '-'",
@@ -257,6 +292,7 @@ impl Config {
                 )));
             }
         }
+        self.validate_previews()?;
         self.validate_bootstrap()?;
         // An environment's stack must not be another's data stack (`{stack}-data`): destroying one
         // would delete the other.
@@ -272,18 +308,13 @@ impl Config {
             }
         }
         for (name, environment) in &self.environments {
-            if let Some(canary) = &environment.canary {
-                crate::canary::Settings::from_config(canary)
-                    .map_err(|e| Error::user(format!("{}: environments.{name}.canary: {e}", self.path.display())))?;
-            }
-            // Two at least: the current release and the one `rollback` goes back to.
-            if !(2..=100).contains(&environment.retain_releases) {
-                return Err(Error::user(format!(
-                    "{}: environments.{name}.retain_releases is {}; it must be between 2 and 100",
-                    self.path.display(),
-                    environment.retain_releases
-                )));
-            }
+            self.validate_environment(&format!("environments.{name}"), environment)?;
+            self.validate_stack_name_length(&format!("environments.{name}"), &self.stack_name(name, environment))?;
+        }
+        if let Some(previews) = &self.previews {
+            self.validate_environment("previews.environment", &previews.environment)?;
+            let longest = format!("{}-{}-{}", self.project, previews.prefix, "9".repeat(8));
+            self.validate_stack_name_length("previews", &longest)?;
         }
         if let Some(frontend) = &self.frontend {
             for rule in &frontend.cache {
@@ -291,6 +322,89 @@ impl Config {
                     Error::user(format!("{}: frontend cache glob {:?}: {e}", self.path.display(), rule.glob))
                 })?;
             }
+        }
+        Ok(())
+    }
+
+    /// CloudFormation names the memory bucket `{stack}-data-memorybucket-<12 characters>` and
+    /// shortens the stack part when that exceeds S3's 63 characters; the roles' grants name the
+    /// bucket by `{stack}-data-memorybucket-*`, so a longer stack name would lock its own deploy
+    /// role out of its memory.
+    fn validate_stack_name_length(&self, place: &str, stack: &str) -> Result<(), Error> {
+        if stack.len() > MAX_STACK_NAME {
+            return Err(Error::user(format!(
+                "{}: {place}: stack name {stack:?} is {} characters; at most {MAX_STACK_NAME} keep the memory \
+                 bucket's generated name ({stack}-data-memorybucket-<12 characters>) within S3's 63, which the \
+                 roles' grants rely on; shorten the project or the environment name",
+                self.path.display(),
+                stack.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// One environment's settings; `place` is its key in the file (`environments.staging`).
+    fn validate_environment(&self, place: &str, environment: &Environment) -> Result<(), Error> {
+        if let Some(canary) = &environment.canary {
+            crate::canary::Settings::from_config(canary)
+                .map_err(|e| Error::user(format!("{}: {place}.canary: {e}", self.path.display())))?;
+        }
+        // Two at least: the current release and the one `rollback` goes back to.
+        if !(2..=100).contains(&environment.retain_releases) {
+            return Err(Error::user(format!(
+                "{}: {place}.retain_releases is {}; it must be between 2 and 100",
+                self.path.display(),
+                environment.retain_releases
+            )));
+        }
+        Ok(())
+    }
+
+    fn validate_previews(&self) -> Result<(), Error> {
+        let Some(previews) = &self.previews else { return Ok(()) };
+        let file = self.path.display();
+        let prefix = &previews.prefix;
+        // `{prefix}-{n}` with n of up to 8 digits stays within an environment name's 16 characters.
+        if !valid_name(prefix) || prefix.len() > 7 || prefix == "ci" {
+            return Err(Error::user(format!(
+                "{file}: previews.prefix {prefix:?} must be 1-7 lowercase letters, digits and '-', and not \"ci\""
+            )));
+        }
+        let (preview_names, preview_stacks) = (format!("{prefix}-"), format!("{}-{prefix}-", self.project));
+        for (name, environment) in &self.environments {
+            if name == prefix {
+                return Err(Error::user(format!(
+                    "{file}: environment {name:?} is named like previews.prefix: the previews' access stack {} \
+                     would be its access stack too; rename one",
+                    self.access_stack_name(name)
+                )));
+            }
+            // The previews' deploy role may deploy and destroy every `{prefix}-*` environment and
+            // `{project}-{prefix}-*` stack, not only those named `{prefix}-{n}`.
+            if name.starts_with(preview_names.as_str()) {
+                return Err(Error::user(format!(
+                    "{file}: environment {name:?} looks like a preview ({prefix}-<n>): the previews' deploy role \
+                     could deploy and destroy it; rename it"
+                )));
+            }
+            let stack = self.stack_name(name, environment);
+            if stack.starts_with(preview_stacks.as_str()) {
+                return Err(Error::user(format!(
+                    "{file}: environment {name:?}'s stack {stack:?} looks like a preview's ({preview_stacks}<n>): \
+                     the previews' deploy role could deploy and destroy it; rename it"
+                )));
+            }
+        }
+        if previews.environment.approval {
+            return Err(Error::user(format!(
+                "{file}: previews.environment.approval: previews are never approval-gated (CI deploys and \
+                 destroys them unattended); remove it"
+            )));
+        }
+        if previews.environment.stack_name.is_some() {
+            return Err(Error::user(format!(
+                "{file}: previews.environment.stack_name: a preview's stack is {preview_stacks}<n>; remove it"
+            )));
         }
         Ok(())
     }
@@ -305,10 +419,13 @@ impl Config {
                 return Err(Error::user(format!("{place}.github_repository {repository:?} must be owner/repo")));
             }
         }
+        // The previews' prefix names their (one) deploy role.
+        let prefix = self.previews.as_ref().map(|previews| previews.prefix.as_str());
         for name in &self.bootstrap.ci_environments {
-            if !self.environments.contains_key(name) {
+            if !self.environments.contains_key(name) && prefix != Some(name.as_str()) {
+                let previews = prefix.map(|prefix| format!(" nor previews.prefix {prefix:?}")).unwrap_or_default();
                 return Err(Error::user(format!(
-                    "{place}.ci_environments names {name:?}, which is not an environment"
+                    "{place}.ci_environments names {name:?}, which is not an environment{previews}"
                 )));
             }
         }
@@ -328,12 +445,46 @@ impl Config {
         Ok(())
     }
 
-    /// The named environment, or an error listing the known ones.
-    pub fn environment(&self, name: &str) -> Result<&Environment, Error> {
-        self.environments.get(name).ok_or_else(|| {
-            let known: Vec<&str> = self.environments.keys().map(String::as_str).collect();
-            Error::user(format!("unknown environment {name:?} in {}; known: {}", self.path.display(), known.join(", ")))
-        })
+    /// The named environment: a configured one, or the previews' template for a preview name;
+    /// else an error listing the known ones.
+    pub fn environment(&self, name: &str) -> Result<Environment, Error> {
+        if let Some(environment) = self.environments.get(name) {
+            return Ok(environment.clone());
+        }
+        if let Some(previews) = self.previews_of(name) {
+            return Ok(previews.environment.clone());
+        }
+        let known: Vec<&str> = self.environments.keys().map(String::as_str).collect();
+        let previews =
+            self.previews.as_ref().map(|previews| format!("; previews: {}-<n>", previews.prefix)).unwrap_or_default();
+        Err(Error::user(format!(
+            "unknown environment {name:?} in {}; known: {}{previews}",
+            self.path.display(),
+            known.join(", ")
+        )))
+    }
+
+    /// The pull request number of a preview name, `{prefix}-{n}` (n: 1 to 8 decimal digits, no
+    /// leading zero; the name at most 16 characters); None for any other name, and without
+    /// `previews:`.
+    pub fn preview_number(&self, name: &str) -> Option<u64> {
+        let previews = self.previews.as_ref()?;
+        let digits = name.strip_prefix(previews.prefix.as_str())?.strip_prefix('-')?;
+        let well_formed = (1..=8).contains(&digits.len())
+            && !digits.starts_with('0')
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && name.len() <= 16;
+        if well_formed { digits.parse().ok() } else { None }
+    }
+
+    /// Whether `name` is a preview's (`{prefix}-{n}`).
+    pub fn is_preview(&self, name: &str) -> bool {
+        self.preview_number(name).is_some()
+    }
+
+    /// The previews' section, when `name` is a preview's.
+    fn previews_of(&self, name: &str) -> Option<&Previews> {
+        self.previews.as_ref().filter(|_| self.is_preview(name))
     }
 
     pub fn stack_name(&self, name: &str, environment: &Environment) -> String {
@@ -349,9 +500,31 @@ impl Config {
         environment.bootstrap_stack_name.clone().unwrap_or_else(|| format!("{}-bootstrap", self.project))
     }
 
-    /// The stack of the environment's CI roles (templates/environment-access.yaml).
+    /// The stack of the environment's CI roles (templates/environment-access.yaml); every preview
+    /// shares the previews' (`{project}-ci-{prefix}`).
     pub fn access_stack_name(&self, name: &str) -> String {
-        format!("{}-ci-{name}", self.project)
+        match self.previews_of(name) {
+            Some(previews) => format!("{}-ci-{}", self.project, previews.prefix),
+            None => format!("{}-ci-{name}", self.project),
+        }
+    }
+
+    /// What the environment's access stack covers: the environment, or every preview.
+    pub fn access_scope(&self, name: &str, environment: &Environment) -> AccessScope {
+        match self.previews_of(name) {
+            Some(previews) => AccessScope {
+                name: previews.prefix.clone(),
+                environments: format!("{}-*", previews.prefix),
+                stacks: format!("{}-{}-*", self.project, previews.prefix),
+                previews: true,
+            },
+            None => AccessScope {
+                name: name.to_owned(),
+                environments: name.to_owned(),
+                stacks: self.stack_name(name, environment),
+                previews: false,
+            },
+        }
     }
 
     pub fn architecture(&self, environment: &Environment) -> Architecture {
@@ -365,6 +538,11 @@ impl Config {
             _ => relative.to_owned(),
         }
     }
+}
+
+/// Environment names, the project's and the previews' prefix: lowercase letters, digits and '-'.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// serde_yaml appends " at line L column C"; the location is already in front.
@@ -386,14 +564,36 @@ mod tests {
     }
 
     #[test]
+    fn a_stack_name_that_would_shorten_the_memory_bucket_name_is_refused() {
+        let text = |project: &str, environment: &str| {
+            format!("project: {project}\nenvironments:\n  {environment}:\n    region: us-east-1\n")
+        };
+        // 32 characters: the longest that fits.
+        Config::parse(&text(&"p".repeat(21), "abcdefghij"), Path::new("twinctl.yaml")).expect("32 fits");
+        let message = Config::parse(&text(&"p".repeat(21), "abcdefghijk"), Path::new("twinctl.yaml"))
+            .expect_err("33 is too long")
+            .to_string();
+        assert!(message.contains("environments.abcdefghijk: stack name"), "{message}");
+        assert!(message.contains("33 characters; at most 32"), "{message}");
+        let previews = format!(
+            "{}previews:\n  prefix: pr\n  environment:\n    region: us-east-1\n",
+            text(&"p".repeat(21), "staging")
+        );
+        let message =
+            Config::parse(&previews, Path::new("twinctl.yaml")).expect_err("pr-<8 digits> too long").to_string();
+        assert!(message.contains("previews: stack name"), "{message}");
+    }
+
+    #[test]
     fn defaults_fill_the_rest() {
         let config = parse(VALID).expect("valid");
         assert_eq!(config.templates.stack, PathBuf::from("templates/twin.yaml"));
         assert_eq!(config.runtime.package, "twin-runtime");
         let staging = config.environment("staging").expect("staging");
-        assert_eq!(config.stack_name("staging", staging), "twin-staging");
-        assert_eq!(config.bootstrap_stack_name(staging), "twin-bootstrap");
-        assert_eq!(config.architecture(staging), Architecture::Arm64);
+        assert_eq!(config.stack_name("staging", &staging), "twin-staging");
+        assert_eq!(config.bootstrap_stack_name(&staging), "twin-bootstrap");
+        assert_eq!(config.architecture(&staging), Architecture::Arm64);
+        assert!(config.previews.is_none() && !config.is_preview("pr-1"));
     }
 
     #[test]
@@ -418,6 +618,7 @@ mod tests {
         let message = config.environment("prod").expect_err("unknown").to_string();
         assert!(message.contains("unknown environment \"prod\""), "{message}");
         assert!(message.contains("known: local, staging"), "{message}");
+        assert!(!message.contains("previews"), "no previews configured: {message}");
     }
 
     #[test]
@@ -440,7 +641,7 @@ mod tests {
         assert!(message.contains("\"twin-local-data\" is environment \"local\"'s data stack"), "{message}");
         let config = parse(VALID).expect("valid");
         let local = config.environment("local").expect("local");
-        assert_eq!(config.data_stack_name("local", local), "twin-local-data");
+        assert_eq!(config.data_stack_name("local", &local), "twin-local-data");
     }
 
     #[test]
@@ -481,5 +682,114 @@ mod tests {
             .to_string();
         assert!(message.contains("environments.local.retain_releases is 1"), "{message}");
         assert!(parse("project: twin\nenvironments:\n  local:\n    region: x\n    retain_releases: 101\n").is_err());
+    }
+
+    const PREVIEWS: &str =
+        "previews:\n  prefix: pr\n  environment:\n    region: eu-west-2\n    parameters:\n      LlmProvider: bedrock\n";
+
+    fn with_previews(extra: &str) -> Result<Config, Error> {
+        parse(&format!("{VALID}{PREVIEWS}{extra}"))
+    }
+
+    #[test]
+    fn a_preview_name_resolves_to_the_previews_template() {
+        let config = with_previews("").expect("valid");
+        let preview = config.environment("pr-42").expect("pr-42");
+        assert_eq!(preview.region, "eu-west-2");
+        assert_eq!(preview.parameters.get("LlmProvider").map(String::as_str), Some("bedrock"));
+        assert!(!preview.approval);
+        assert_eq!(config.preview_number("pr-42"), Some(42));
+        assert_eq!(config.preview_number("pr-12345678"), Some(12_345_678));
+        assert!(config.is_preview("pr-9") && !config.is_preview("staging"));
+        let staging = config.environment("staging").expect("configured environments still resolve");
+        assert_eq!(staging.region, "eu-west-1");
+    }
+
+    #[test]
+    fn malformed_preview_names_are_unknown_environments() {
+        let config = with_previews("").expect("valid");
+        for name in ["pr-0", "pr-01", "pr-123456789", "pr-x", "pr-", "pr", "pr-+4", "pr-4-2", "qr-4"] {
+            assert!(!config.is_preview(name), "{name}");
+            let message = config.environment(name).expect_err(name).to_string();
+            assert!(message.contains(&format!("unknown environment {name:?}")), "{message}");
+            assert!(message.contains("known: local, staging; previews: pr-<n>"), "{message}");
+        }
+    }
+
+    #[test]
+    fn previews_share_one_access_stack_and_have_stacks_of_their_own() {
+        let config = with_previews("").expect("valid");
+        let preview = config.environment("pr-9").expect("pr-9");
+        assert_eq!(config.stack_name("pr-9", &preview), "twin-pr-9");
+        assert_eq!(config.data_stack_name("pr-9", &preview), "twin-pr-9-data");
+        assert_eq!(config.access_stack_name("pr-9"), "twin-ci-pr");
+        assert_eq!(config.access_stack_name("pr-10"), "twin-ci-pr");
+        assert_eq!(config.access_stack_name("staging"), "twin-ci-staging");
+        let scope = config.access_scope("pr-9", &preview);
+        assert_eq!((scope.name.as_str(), scope.environments.as_str()), ("pr", "pr-*"));
+        assert_eq!((scope.stacks.as_str(), scope.previews), ("twin-pr-*", true));
+        let staging = config.environment("staging").expect("staging");
+        let scope = config.access_scope("staging", &staging);
+        assert_eq!((scope.name.as_str(), scope.environments.as_str()), ("staging", "staging"));
+        assert_eq!((scope.stacks.as_str(), scope.previews), ("twin-staging", false));
+    }
+
+    #[test]
+    fn an_environment_named_like_the_previews_is_refused_naming_it() {
+        for name in ["pr", "pr-3", "pr-feature"] {
+            let text = format!("{VALID}  {name}:\n    region: us-east-1\n{PREVIEWS}");
+            let message = parse(&text).expect_err(name).to_string();
+            assert!(message.starts_with("twinctl.yaml: "), "{message}");
+            assert!(message.contains(&format!("environment {name:?}")), "{message}");
+        }
+        let text = format!("{VALID}  review:\n    region: us-east-1\n    stack_name: twin-pr-7\n{PREVIEWS}");
+        let message = parse(&text).expect_err("a preview's stack").to_string();
+        assert!(message.contains("environment \"review\"'s stack \"twin-pr-7\""), "{message}");
+        assert!(parse(&format!("{VALID}  prod:\n    region: us-east-1\n{PREVIEWS}")).is_ok(), "prod is no preview");
+    }
+
+    #[test]
+    fn the_previews_template_is_never_approval_gated_and_names_no_stack() {
+        let template = |setting: &str| {
+            parse(&format!("{VALID}previews:\n  prefix: pr\n  environment:\n    region: x\n    {setting}\n"))
+        };
+        let message = template("approval: true").expect_err("approval").to_string();
+        assert!(message.contains("previews.environment.approval"), "{message}");
+        let message = template("stack_name: twin-previews").expect_err("stack name").to_string();
+        assert!(message.contains("previews.environment.stack_name"), "{message}");
+        let message = template("retain_releases: 1").expect_err("retain").to_string();
+        assert!(message.contains("previews.environment.retain_releases is 1"), "{message}");
+        assert!(template("approval: false").is_ok());
+        let message = parse(&format!("{VALID}previews:\n  prefix: pr\n  prefx: pr\n  environment:\n    region: x\n"))
+            .expect_err("unknown key")
+            .to_string();
+        assert!(message.contains("unknown field `prefx`"), "{message}");
+    }
+
+    #[test]
+    fn the_previews_prefix_is_a_short_environment_name_and_not_ci() {
+        let with_prefix =
+            |prefix: &str| parse(&format!("{VALID}previews:\n  prefix: {prefix}\n  environment:\n    region: x\n"));
+        for bad in ["ci", "Pr", "previews", "pr_", "\"\""] {
+            let message = with_prefix(bad).expect_err(bad).to_string();
+            assert!(message.contains("previews.prefix"), "{bad}: {message}");
+        }
+        let config = with_prefix("review7").expect("7 characters");
+        assert!(config.is_preview("review7-12345678"), "16 characters");
+    }
+
+    #[test]
+    fn ci_environments_may_name_the_previews_prefix() {
+        let ci = "bootstrap:\n  github_repository: octo/twin\n  ci_environments: [staging, pr]\n";
+        let config = with_previews(ci).expect("valid");
+        assert_eq!(config.bootstrap.ci_environments, vec!["staging".to_owned(), "pr".to_owned()]);
+        let message = parse(&format!("{VALID}{ci}")).expect_err("no previews").to_string();
+        assert!(message.contains("names \"pr\", which is not an environment"), "{message}");
+        let one = "bootstrap:\n  github_repository: octo/twin\n  ci_environments: [pr-1]\n";
+        let message = with_previews(one).expect_err("a preview's name").to_string();
+        assert!(
+            message.contains("names \"pr-1\", which is not an environment nor previews.prefix \"pr\""),
+            "{message}"
+        );
     }
 }

@@ -28,6 +28,7 @@ pub mod lock;
 pub mod logs;
 pub mod output;
 pub mod provenance;
+pub mod reference;
 pub mod release;
 pub mod retention;
 pub mod rollback;

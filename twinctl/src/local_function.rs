@@ -24,17 +24,38 @@ use tokio::process::{Child, Command};
 
 use crate::artifacts;
 use crate::aws::lambda::VersionConfiguration;
+use crate::aws::secrets::{ORIGIN_HEADER, OriginSecret};
 use crate::aws::{Aws, SdkContext};
 use crate::error::{Error, Result};
 use crate::logs;
+
+/// The host's certificate-store variables a locally run function inherits.
+const TRUST_STORE_VARIABLES: [&str; 2] = ["SSL_CERT_FILE", "SSL_CERT_DIR"];
 
 #[derive(Debug)]
 pub struct LocalFunction {
     child: Child,
     pub url: String,
+    /// The client every request to this function goes through: it sends the origin header
+    /// CloudFront adds to everything it forwards to the API (`OriginVerifySecretArn`), so the
+    /// smoke test, the canary's probes and `serve` reach a function outside `local` as
+    /// CloudFront would.
+    pub client: reqwest::Client,
     pub log: PathBuf,
     /// Ships the log file's lines to the function's log group.
     logs: logs::Shipper,
+}
+
+/// A client that sends `origin` as CloudFront's origin header on every request.
+fn client_with_origin(origin: Option<&OriginSecret>) -> Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(origin) = origin {
+        let mut value = reqwest::header::HeaderValue::from_str(origin.value())
+            .map_err(|_| Error::user("the origin secret is not a valid header value"))?;
+        value.set_sensitive(true);
+        headers.insert(ORIGIN_HEADER, value);
+    }
+    Ok(reqwest::Client::builder().default_headers(headers).build().context("failed to build an HTTP client")?)
 }
 
 /// Downloads (once) and unpacks the version's binary under `cache_dir/<sha>/bootstrap`.
@@ -110,7 +131,9 @@ impl LocalFunction {
         artifacts_bucket: &str,
         version: &VersionConfiguration,
         work_dir: &Path,
+        origin: Option<&OriginSecret>,
     ) -> Result<Self> {
+        let client = client_with_origin(origin)?;
         let endpoint = aws
             .endpoint_url
             .clone()
@@ -126,6 +149,10 @@ impl LocalFunction {
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            // The function trusts what this machine trusts, as on Lambda it trusts the system's
+            // store: a certificate bundle named for this machine (SSL_CERT_FILE, SSL_CERT_DIR, as
+            // rustls-native-certs reads them) applies to it too.
+            .envs(TRUST_STORE_VARIABLES.iter().filter_map(|name| Some((*name, std::env::var_os(name)?))))
             .envs(&version.environment)
             .env("TWIN_LISTEN", format!("127.0.0.1:{port}"))
             .env("AWS_ENDPOINT_URL", &endpoint)
@@ -157,13 +184,13 @@ impl LocalFunction {
             logs::lambda_stream_name(&version.version, chrono::Utc::now()),
             log.clone(),
         );
-        let mut function = LocalFunction { child, url, log, logs: shipper };
+        let mut function = LocalFunction { child, url, client, log, logs: shipper };
         function.wait_until_healthy().await?;
         Ok(function)
     }
 
     async fn wait_until_healthy(&mut self) -> Result<()> {
-        let client = reqwest::Client::new();
+        let client = self.client.clone();
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -187,7 +214,8 @@ impl LocalFunction {
 
     /// `GET /api/health?deep=1`: Ok when the version answers 200.
     pub async fn smoke_test(&self) -> Result<()> {
-        let response = reqwest::Client::new()
+        let response = self
+            .client
             .get(format!("{}/api/health?deep=1", self.url))
             .header("x-correlation-id", "twinctl-smoke-test")
             .send()

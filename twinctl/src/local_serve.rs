@@ -94,8 +94,10 @@ pub async fn start(config: &Config, target: &Target, addresses: Addresses) -> Re
         redirect: format!("http://{}", url_authority(local_address(&redirect_listener)?)),
         ca: tls.ca_path.clone(),
     };
-    let running = LocalFunction::start(&aws, &artifacts, &configuration, &work_dir).await?;
-    let served = Arc::new(Served { aws, site_bucket, api_url: running.url.clone(), http: reqwest::Client::new() });
+    // What CloudFront forwards to the API carries the origin header; so does what serve forwards.
+    let origin = target.origin_secret().await?;
+    let running = LocalFunction::start(&aws, &artifacts, &configuration, &work_dir, origin.as_ref()).await?;
+    let served = Arc::new(Served { aws, site_bucket, api_url: running.url.clone(), http: running.client.clone() });
     let app = axum::Router::new().fallback(handle).with_state(served);
     let (stop, stopped) = watch::channel(());
     let plain = axum::serve(listener, app.clone()).with_graceful_shutdown(until(stopped.clone()));

@@ -13,7 +13,7 @@ use aws_sdk_cloudformation::types::Stack;
 
 use crate::artifacts;
 use crate::aws::{self, Aws, Connection};
-use crate::config::{Architecture, Environment};
+use crate::config::{AccessScope, Architecture, Environment};
 use crate::context::Context;
 use crate::error::{Error, Result};
 
@@ -27,8 +27,11 @@ pub struct Target {
     /// The stack of the environment's data (`{stack}-data`), kept by `twinctl destroy`.
     pub data_stack_name: String,
     pub bootstrap_stack_name: String,
-    /// The environment's CI roles (`{project}-ci-{environment}`).
+    /// The environment's CI roles (`{project}-ci-{environment}`; every preview shares
+    /// `{project}-ci-{prefix}`).
     pub access_stack_name: String,
+    /// What the access stack covers: this environment, or every preview (its parameters).
+    pub access_scope: AccessScope,
     /// None until `twinctl bootstrap` has run.
     pub artifacts_bucket: Option<String>,
     /// The access stack's outputs (ExecutionRoleArn, FunctionBoundaryArn, DeployRoleArn); empty
@@ -43,12 +46,15 @@ pub struct Target {
     pub data_outputs: BTreeMap<String, String>,
     /// The version the `live` alias points to; None before the first smoke-tested version.
     pub live_version: Option<String>,
+    /// The release a deploy is making, before it is recorded: what `deploy --verify` tests, so the
+    /// `lambda` step compares the live alias with it rather than with the release it replaces.
+    pub release_under_test: Option<crate::release::Release>,
 }
 
 impl Context {
     /// Resolves environment `name`: reads the bootstrap stack, the stack and the alias.
     pub async fn target(&self, name: &str) -> Result<Target> {
-        let environment = self.config.environment(name)?.clone();
+        let environment = self.config.environment(name)?;
         let connection = Connection {
             region: self.global.region.clone().unwrap_or_else(|| environment.region.clone()),
             endpoint_url: self.global.endpoint_url.clone().or_else(|| environment.endpoint_url.clone()),
@@ -66,6 +72,7 @@ impl Context {
             _ => None,
         };
         let access_stack_name = self.config.access_stack_name(name);
+        let access_scope = self.config.access_scope(name, &environment);
         let access = match aws::stack::describe(&cfn, &access_stack_name).await? {
             Some(access) if aws::stack::state(Some(&access)) != aws::stack::StackState::Missing => {
                 aws::stack::outputs(&access)
@@ -84,6 +91,7 @@ impl Context {
             data_stack_name,
             bootstrap_stack_name,
             access_stack_name,
+            access_scope,
             artifacts_bucket,
             access,
             stack,
@@ -91,6 +99,7 @@ impl Context {
             data_stack,
             data_outputs,
             live_version,
+            release_under_test: None,
         })
     }
 }

@@ -1,9 +1,14 @@
-//! The CI roles of `templates/environment-access.yaml`, checked statically (no emulator):
-//! - the deploy role grants exactly the IAM actions twinctl declares for its CI commands
-//!   (`twinctl::aws::permissions::CI`) — a missing and an extra action both fail, by name;
+//! The CI roles of `templates/environment-access.yaml`, checked statically (no emulator), in both
+//! kinds of access stack: an environment's and the previews' (the template's `Previews`
+//! condition, evaluated here where a statement is wrapped in `!If [Previews, A, B]`):
+//! - the deploy role grants exactly the IAM actions twinctl declares: its CI commands'
+//!   (`twinctl::aws::permissions::ci_actions`) in an environment's stack, those and
+//!   `destroy --delete-data`'s (`preview_actions`) in the previews' — a missing and an extra
+//!   action both fail, by name;
 //! - escalation guards: the execution role creates or changes roles only with the permissions
 //!   boundary attached; both roles carry an explicit Deny on the CI roles themselves and (the
-//!   deploy role) on the bootstrap stacks; `iam:PassRole` names one role and one service.
+//!   deploy role) on the bootstrap stacks; `iam:PassRole` names one role and one service; only the
+//!   previews' deploy role may delete a memory bucket.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
@@ -32,15 +37,43 @@ fn text(value: &Value) -> String {
     }
 }
 
-/// The statements of a role's inline policies.
-fn statements<'a>(template: &'a Value, role: &str) -> Vec<&'a Mapping> {
+/// A value as CloudFormation resolves it in the previews' access stack (`previews`) or in an
+/// environment's: `!If [Previews, A, B]` (or `Fn::If`) is A or B; `!Ref AWS::NoValue` is left out.
+/// Any other condition fails the test: only `Previews` is known here.
+fn resolve(value: &Value, previews: bool) -> Option<&Value> {
+    let branches = match value {
+        Value::Tagged(tagged) if tagged.tag == "If" => Some(&tagged.value),
+        Value::Mapping(map) if map.len() == 1 => map.get("Fn::If"),
+        _ => None,
+    };
+    if let Some(branches) = branches {
+        let branches = branches.as_sequence().unwrap();
+        assert_eq!(branches.len(), 3, "an If takes [condition, then, else]: {value:?}");
+        assert_eq!(branches[0].as_str(), Some("Previews"), "only the Previews condition is evaluated: {value:?}");
+        return resolve(&branches[if previews { 1 } else { 2 }], previews);
+    }
+    let no_value = match value {
+        Value::Tagged(tagged) => tagged.tag == "Ref" && tagged.value.as_str() == Some("AWS::NoValue"),
+        Value::Mapping(map) => map.len() == 1 && map.get("Ref").and_then(Value::as_str) == Some("AWS::NoValue"),
+        _ => false,
+    };
+    (!no_value).then_some(value)
+}
+
+/// The statements of a role's inline policies, in the previews' access stack or an environment's.
+fn statements<'a>(template: &'a Value, role: &str, previews: bool) -> Vec<&'a Mapping> {
     let policies = &template["Resources"][role]["Properties"]["Policies"];
     items(policies)
         .into_iter()
+        .filter_map(|policy| resolve(policy, previews))
         .flat_map(|policy| items(&policy["PolicyDocument"]["Statement"]))
+        .filter_map(|statement| resolve(statement, previews))
         .filter_map(Value::as_mapping)
         .collect()
 }
+
+/// Both kinds of access stack: an environment's, the previews'.
+const MODES: [(bool, &str); 2] = [(false, "an environment's access stack"), (true, "the previews' access stack")];
 
 fn actions(statements: &[&Mapping], effect: &str) -> BTreeSet<String> {
     statements
@@ -51,8 +84,16 @@ fn actions(statements: &[&Mapping], effect: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn diff_against_declared(granted: &BTreeSet<String>) -> (Vec<String>, Vec<String>) {
-    let declared: BTreeSet<String> = twinctl::aws::permissions::ci_actions().into_iter().map(str::to_owned).collect();
+/// What twinctl declares for the deploy role: `ci_actions()`, or `preview_actions()` for the
+/// previews' (which also destroys).
+fn declared(previews: bool) -> BTreeSet<String> {
+    let actions =
+        if previews { twinctl::aws::permissions::preview_actions() } else { twinctl::aws::permissions::ci_actions() };
+    actions.into_iter().map(str::to_owned).collect()
+}
+
+fn diff_against_declared(granted: &BTreeSet<String>, previews: bool) -> (Vec<String>, Vec<String>) {
+    let declared = declared(previews);
     let missing = declared.difference(granted).cloned().collect();
     let extra = granted.difference(&declared).cloned().collect();
     (missing, extra)
@@ -61,23 +102,54 @@ fn diff_against_declared(granted: &BTreeSet<String>) -> (Vec<String>, Vec<String
 #[test]
 fn the_deploy_role_grants_exactly_what_twinctl_declares() {
     let template = template();
-    let granted = actions(&statements(&template, "DeployRole"), "Allow");
-    let (missing, extra) = diff_against_declared(&granted);
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "DeployRole vs twinctl/src/aws/permissions.rs:\n  declared but not granted: {missing:?}\n  granted but not declared: {extra:?}"
-    );
+    let mut failures = Vec::new();
+    for (previews, stack) in MODES {
+        let granted = actions(&statements(&template, "DeployRole", previews), "Allow");
+        let (missing, extra) = diff_against_declared(&granted, previews);
+        if !missing.is_empty() || !extra.is_empty() {
+            let list = if previews { "preview_actions()" } else { "ci_actions()" };
+            failures.push(format!(
+                "DeployRole in {stack} vs twinctl/src/aws/permissions.rs {list}:\n  declared but not granted: \
+                 {missing:?}\n  granted but not declared: {extra:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
 fn the_comparison_names_a_missing_and_an_extra_action() {
-    let mut granted: BTreeSet<String> =
-        twinctl::aws::permissions::ci_actions().into_iter().map(str::to_owned).collect();
-    granted.remove("lambda:PublishVersion");
-    granted.insert("iam:CreateRole".to_owned());
-    let (missing, extra) = diff_against_declared(&granted);
-    assert_eq!(missing, vec!["lambda:PublishVersion".to_owned()]);
-    assert_eq!(extra, vec!["iam:CreateRole".to_owned()]);
+    for (previews, removed) in [(false, "lambda:PublishVersion"), (true, "s3:DeleteBucket")] {
+        let mut granted = declared(previews);
+        granted.remove(removed);
+        granted.insert("iam:CreateRole".to_owned());
+        let (missing, extra) = diff_against_declared(&granted, previews);
+        assert_eq!(missing, vec![removed.to_owned()]);
+        assert_eq!(extra, vec!["iam:CreateRole".to_owned()]);
+    }
+    let (missing, extra) = diff_against_declared(&declared(true), false);
+    assert!(missing.is_empty() && extra.iter().any(|action| action == "s3:DeleteBucket"), "{extra:?}");
+}
+
+#[test]
+fn previews_conditions_resolve_per_access_stack() {
+    let policy: Value = serde_yaml::from_str(
+        "Statement:\n\
+         - {Sid: Always, Effect: Allow}\n\
+         - !If [Previews, {Sid: PreviewsOnly, Effect: Allow}, !Ref AWS::NoValue]\n\
+         - !If [Previews, !Ref AWS::NoValue, {Sid: OthersOnly, Effect: Deny}]\n\
+         - {\"Fn::If\": [Previews, {Sid: LongForm, Effect: Allow}, {\"Ref\": \"AWS::NoValue\"}]}\n",
+    )
+    .unwrap();
+    let sids = |previews: bool| -> Vec<String> {
+        items(&policy["Statement"])
+            .into_iter()
+            .filter_map(|statement| resolve(statement, previews))
+            .map(|statement| text(&statement["Sid"]))
+            .collect()
+    };
+    assert_eq!(sids(false), ["Always", "OthersOnly"]);
+    assert_eq!(sids(true), ["Always", "PreviewsOnly", "LongForm"]);
 }
 
 /// IAM actions on roles that the `iam:PermissionsBoundary` condition key governs (IAM's
@@ -95,7 +167,7 @@ const BOUNDED_ROLE_WRITES: [&str; 6] = [
 fn the_execution_role_writes_roles_only_with_the_boundary_attached() {
     let template = template();
     let mut bounded = 0;
-    for statement in statements(&template, "ExecutionRole") {
+    for statement in MODES.iter().flat_map(|&(previews, _)| statements(&template, "ExecutionRole", previews)) {
         if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
             continue;
         }
@@ -147,15 +219,23 @@ fn the_function_role_and_its_boundary_allow_what_twinctl_writes_on_the_functions
     let bounded = actions(&boundary, "Allow");
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../templates/twin.yaml");
     let twin: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let granted = actions(&statements(&twin, "FunctionRole"), "Allow");
+    // The function role's conditional statements (the model's grants) are not what this checks:
+    // only its unconditional ones count.
+    let policies = &twin["Resources"]["FunctionRole"]["Properties"]["Policies"];
+    let unconditional: Vec<&Mapping> = items(policies)
+        .into_iter()
+        .flat_map(|policy| items(&policy["PolicyDocument"]["Statement"]))
+        .filter_map(Value::as_mapping)
+        .collect();
+    let granted = actions(&unconditional, "Allow");
     for action in twinctl::aws::permissions::function_actions() {
         assert!(bounded.contains(action), "the function boundary does not allow {action}");
         assert!(granted.contains(action), "the function role (twin.yaml) does not grant {action}");
     }
 }
 
-fn denied_resources(template: &Value, role: &str, action: &str) -> Vec<String> {
-    statements(template, role)
+fn denied_resources(template: &Value, role: &str, action: &str, previews: bool) -> Vec<String> {
+    statements(template, role, previews)
         .into_iter()
         .filter(|s| s.get("Effect").and_then(Value::as_str) == Some("Deny"))
         .filter(|s| s.get("Action").map(items).unwrap_or_default().into_iter().any(|a| text(a) == action))
@@ -167,22 +247,32 @@ fn denied_resources(template: &Value, role: &str, action: &str) -> Vec<String> {
 #[test]
 fn both_ci_roles_are_denied_changing_the_ci_roles_and_the_deploy_role_the_bootstrap_stacks() {
     let template = template();
-    for role in ["ExecutionRole", "DeployRole"] {
-        for action in ["iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy"] {
-            let denied = denied_resources(&template, role, action);
-            assert!(
-                denied.iter().any(|r| r.contains(":role/${ProjectName}-ci-")),
-                "{role}: no explicit Deny of {action} on the CI roles ({denied:?})"
-            );
+    for (previews, stack_kind) in MODES {
+        for role in ["ExecutionRole", "DeployRole"] {
+            for action in ["iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy"] {
+                let denied = denied_resources(&template, role, action, previews);
+                assert!(
+                    denied.iter().any(|r| r.contains(":role/${ProjectName}-ci-")),
+                    "{role} in {stack_kind}: no explicit Deny of {action} on the CI roles ({denied:?})"
+                );
+            }
         }
-    }
-    for action in ["cloudformation:ExecuteChangeSet", "cloudformation:DeleteStack", "cloudformation:UpdateStack"] {
-        let denied = denied_resources(&template, "DeployRole", action);
-        for stack in [":stack/${BootstrapStackName}/*", ":stack/${ProjectName}-ci-*/*"] {
-            assert!(denied.iter().any(|r| r.ends_with(stack)), "DeployRole: {action} on {stack} is not denied");
+        for action in ["cloudformation:ExecuteChangeSet", "cloudformation:DeleteStack", "cloudformation:UpdateStack"] {
+            let denied = denied_resources(&template, "DeployRole", action, previews);
+            for stack in [":stack/${BootstrapStackName}/*", ":stack/${ProjectName}-ci-*/*"] {
+                assert!(
+                    denied.iter().any(|r| r.ends_with(stack)),
+                    "DeployRole in {stack_kind}: {action} on {stack} is not denied"
+                );
+            }
         }
+        // Only a preview's destroy --delete-data deletes a memory bucket.
+        let memory_denied = denied_resources(&template, "DeployRole", "s3:DeleteBucket", previews)
+            .iter()
+            .any(|r| r.contains("-data-memorybucket-"));
+        assert_eq!(memory_denied, !previews, "DeployRole in {stack_kind}: Deny of deleting the memory bucket");
     }
-    let granted = actions(&statements(&template, "DeployRole"), "Allow");
+    let granted = actions(&statements(&template, "DeployRole", false), "Allow");
     for never in ["cloudformation:DeleteStack", "s3:DeleteBucket", "s3:DeleteObjectVersion"] {
         assert!(!granted.contains(never), "the CI deploy role may {never}");
     }
@@ -191,11 +281,14 @@ fn both_ci_roles_are_denied_changing_the_ci_roles_and_the_deploy_role_the_bootst
 #[test]
 fn pass_role_names_one_role_and_one_service() {
     let template = template();
-    for (role, passed, service) in [
+    for ((role, passed, service), (previews, _)) in [
         ("DeployRole", "!GetAtt ExecutionRole.Arn", "cloudformation.amazonaws.com"),
         ("ExecutionRole", "role/${TwinStackName}-*", "lambda.amazonaws.com"),
-    ] {
-        let passes: Vec<&Mapping> = statements(&template, role)
+    ]
+    .into_iter()
+    .flat_map(|role| MODES.map(|mode| (role, mode)))
+    {
+        let passes: Vec<&Mapping> = statements(&template, role, previews)
             .into_iter()
             .filter(|s| s.get("Effect").and_then(Value::as_str) == Some("Allow"))
             .filter(|s| s.get("Action").map(items).unwrap_or_default().into_iter().any(|a| text(a) == "iam:PassRole"))
@@ -217,9 +310,26 @@ fn the_deploy_role_trusts_one_repository_environment_with_the_sts_audience() {
     assert_eq!(trust["Action"].as_str(), Some("sts:AssumeRoleWithWebIdentity"));
     let equals = &trust["Condition"]["StringEquals"];
     assert_eq!(equals["token.actions.githubusercontent.com:aud"].as_str(), Some("sts.amazonaws.com"));
+    assert!(equals.get("token.actions.githubusercontent.com:sub").is_none());
+    // StringLike, so that the previews' role trusts every `pr-<n>` GitHub environment; for one
+    // environment the value holds no wildcard and matches exactly one subject.
+    let like = &trust["Condition"]["StringLike"];
     assert_eq!(
-        text(&equals["token.actions.githubusercontent.com:sub"]),
-        "!Sub repo:${GitHubRepository}:environment:${EnvironmentName}"
+        text(&like["token.actions.githubusercontent.com:sub"]),
+        "!Sub repo:${GitHubRepository}:environment:${Environments}"
     );
-    assert!(trust["Condition"].get("StringLike").is_none(), "no wildcard subject");
+    let pattern = template["Parameters"]["Environments"]["AllowedPattern"].as_str().unwrap();
+    let pattern = regex_lite_match(pattern);
+    for (value, allowed) in
+        [("staging", true), ("pr-*", true), ("*", false), ("pr*", false), ("st*ng", false), ("?", false)]
+    {
+        assert_eq!(pattern(value), allowed, "Environments {value:?}");
+    }
+}
+
+/// The parameter's AllowedPattern, as a matcher (CloudFormation's patterns are Java regexes; the
+/// ones here are plain enough for the regex crate).
+fn regex_lite_match(pattern: &str) -> impl Fn(&str) -> bool {
+    let regex = regex::Regex::new(pattern).unwrap();
+    move |value| regex.find(value).is_some_and(|m| m.start() == 0 && m.end() == value.len())
 }

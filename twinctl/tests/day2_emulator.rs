@@ -66,13 +66,30 @@ fn secrets_set_stores_what_stdin_gave_and_shows_none_of_it() {
     assert_eq!(stored_value(&project)["api_key"], KEY);
 }
 
+/// Before the first deploy there is no secret: `status` says so, and `set` makes the data stack
+/// (where the secret lives) so that the first deploy's smoke test finds the key; that deploy then
+/// leaves the data stack as it is and the key in place.
 #[test]
-fn secrets_on_an_environment_without_a_stack_say_to_deploy_first() {
+fn secrets_set_before_the_first_deploy_makes_the_data_stack_and_the_deploy_keeps_the_key() {
     let project = Project::new(1);
     project.bootstrap();
-    let output = run_with_stdin(&project, &["secrets", "set", "local"], KEY);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let status = project.run(&["secrets", "status", "local"]);
+    assert_eq!(status.status.code(), Some(1), "{}", stderr(&status));
+    assert!(stderr(&status).contains("has no secret yet"), "{}", stderr(&status));
+
+    let empty = run_with_stdin(&project, &["secrets", "set", "local"], "\n");
+    assert_eq!(empty.status.code(), Some(1), "an empty key is refused before anything is made");
+    assert!(!stderr(&empty).contains("created"), "{}", stderr(&empty));
+
+    let output = run_with_stdin(&project, &["secrets", "set", "local", "--output", "json"], KEY);
+    assert!(output.status.success(), "{}", stderr(&output));
     assert!(!stderr(&output).contains("0123456789abcdef"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("-data created"), "{}", stderr(&output));
+    assert_eq!(project.json(&["secrets", "status", "local"])["key_set"], true);
+
+    let deployed = project.json(&["deploy", "local", "--artifacts", project.bundle("a", "").to_str().unwrap()]);
+    assert_eq!(deployed["data_stack_changes"], 0, "the deploy found the data stack as it would make it: {deployed}");
+    assert_eq!(stored_value(&project)["api_key"], KEY, "the key survives the first deploy");
 }
 
 #[test]

@@ -238,3 +238,29 @@ fn each_kind_fails_on_what_it_must_catch() {
     let shown = format!("{}{}", String::from_utf8_lossy(&output.stdout), stderr(&output));
     assert!(!shown.contains(&leaked), "the secret's value is never shown, only the variable's name");
 }
+
+/// The `lambda` step during `deploy --verify` compares the live alias with the release being
+/// made, not with the one it replaces: a first deploy, and one that publishes a new version,
+/// both pass it.
+#[test]
+fn deploy_verify_checks_the_alias_against_the_release_it_is_making() {
+    let project = Project::new(0);
+    let plans = project.path().join("plans");
+    std::fs::create_dir_all(&plans).unwrap();
+    std::fs::write(
+        plans.join("alias.yaml"),
+        "id: alias\ntitle: Alias\ncovers: {requirements: [\"x\"], properties: [1]}\npurpose: p\nenvironments: [all]\n\
+         steps:\n  - name: the live alias serves the release's version\n    kind: lambda\n",
+    )
+    .unwrap();
+    use_plans(&project, &plans);
+    project.bootstrap();
+    let a = project.bundle("a", "");
+    let first = project.json(&["deploy", "local", "--verify", "--artifacts", a.to_str().unwrap()]);
+    assert_eq!(first["verification"]["summary"]["passed"], 1, "a first deploy: {first}");
+    let b = project.bundle("b", "export TWIN_VARIANT=b");
+    let second = project.json(&["deploy", "local", "--verify", "--artifacts", b.to_str().unwrap()]);
+    assert_ne!(second["function_version"], first["function_version"], "a new version: {second}");
+    assert_eq!(second["verification"]["summary"]["passed"], 1, "a new version: {second}");
+    assert!(second["rolled_back"].is_null(), "{second}");
+}

@@ -3,7 +3,11 @@
 //! [`CI`] is what the CI commands (deploy, diff, status, releases, rollback, logs, verify) call: the
 //! deploy role in `templates/environment-access.yaml` grants exactly the actions listed here (a
 //! test compares them), and every operation the emulator tests record must appear in one of the
-//! three lists. [`ADMIN_ONLY`] is what twinctl calls that the CI roles deliberately lack.
+//! lists. [`DESTROY`] is what `twinctl destroy --delete-data` calls beyond [`CI`], and
+//! [`SET_SECRET`] is `twinctl secrets set`: the previews' deploy role (one for every
+//! `{prefix}-{n}`) grants exactly [`preview_actions`], CI's and these; the staging and production
+//! deploy roles never may. [`ADMIN_ONLY`] is what twinctl calls that every CI role deliberately
+//! lacks.
 //! [`ON_BEHALF_OF_THE_FUNCTION`] is what twinctl calls as the function's execution role, in the
 //! Lambda service's place (shipping a locally run version's log lines): the function role and
 //! its boundary grant it, never a CI role.
@@ -99,13 +103,32 @@ pub const CI: &[Needed] = &[
     op("secretsmanager", "DescribeSecret", &["secretsmanager:DescribeSecret"]),
 ];
 
-/// What twinctl calls that no CI role may: deleting a stack (a failed first create is removed
-/// before the next try — in CI that stops with an error naming the stack instead).
-pub const ADMIN_ONLY: &[Needed] = &[
+/// What `twinctl destroy --delete-data` calls that [`CI`] lacks: the previews' deploy role may
+/// (CI destroys a preview when its pull request closes), the staging and production deploy roles
+/// never may. Deploy's removal of a failed first create calls DeleteStack too: in CI, outside
+/// previews, that stops with an error naming the stack instead.
+pub const DESTROY: &[Needed] = &[
     op("cloudformation", "DeleteStack", &["cloudformation:DeleteStack"]),
-    // `secrets set|status`: a person sets the model's key; CI never reads or writes it.
-    // PutSecretValue encrypts with the secret's key through Secrets Manager (kms:GenerateDataKey).
-    op("secretsmanager", "PutSecretValue", &["secretsmanager:PutSecretValue", "kms:GenerateDataKey"]),
+    // The site bucket and, with --delete-data, the memory bucket are emptied of every version;
+    // the retained data is deleted by its own APIs.
+    op("s3", "DeleteObjects", &["s3:DeleteObject", "s3:DeleteObjectVersion"]),
+    // HeadBucket is authorised as s3:ListBucket (S3 API reference, HeadBucket: Permissions).
+    op("s3", "HeadBucket", &["s3:ListBucket"]),
+    op("s3", "DeleteBucket", &["s3:DeleteBucket"]),
+    op("secretsmanager", "DeleteSecret", &["secretsmanager:DeleteSecret"]),
+    op("kms", "ScheduleKeyDeletion", &["kms:ScheduleKeyDeletion"]),
+    op("logs", "DeleteLogGroup", &["logs:DeleteLogGroup"]),
+];
+
+/// What `twinctl secrets set` calls: a person sets an environment's model key, and no CI role of
+/// staging or production may; the previews' role may, for a preview's own key (the preview
+/// workflow sets it from a repository secret, as nobody sets a preview's key by hand).
+/// PutSecretValue encrypts with the secret's key through Secrets Manager (kms:GenerateDataKey).
+pub const SET_SECRET: &[Needed] =
+    &[op("secretsmanager", "PutSecretValue", &["secretsmanager:PutSecretValue", "kms:GenerateDataKey"])];
+
+/// What twinctl calls that no CI role may.
+pub const ADMIN_ONLY: &[Needed] = &[
     // `status --drift`: CloudFormation reads every resource with the caller's credentials, which
     // the CI roles deliberately lack; `status --check` without it is CI's drift check.
     op(
@@ -115,16 +138,6 @@ pub const ADMIN_ONLY: &[Needed] = &[
     ),
     op("cloudformation", "DescribeStackDriftDetectionStatus", &["cloudformation:DescribeStackDriftDetectionStatus"]),
     op("cloudformation", "DescribeStackResourceDrifts", &["cloudformation:DescribeStackResourceDrifts"]),
-    // `destroy`: the site bucket and, with --delete-data, the memory bucket are emptied of every
-    // version; the retained data is deleted by its own APIs. A preview role that may destroy
-    // `pr-*` environments is the CI issue's (#14); the staging and production roles never may.
-    op("s3", "DeleteObjects", &["s3:DeleteObject", "s3:DeleteObjectVersion"]),
-    // HeadBucket is authorised as s3:ListBucket (S3 API reference, HeadBucket: Permissions).
-    op("s3", "HeadBucket", &["s3:ListBucket"]),
-    op("s3", "DeleteBucket", &["s3:DeleteBucket"]),
-    op("secretsmanager", "DeleteSecret", &["secretsmanager:DeleteSecret"]),
-    op("kms", "ScheduleKeyDeletion", &["kms:ScheduleKeyDeletion"]),
-    op("logs", "DeleteLogGroup", &["logs:DeleteLogGroup"]),
 ];
 
 /// What twinctl calls with a function's role session, as Lambda would for the function: a
@@ -137,6 +150,8 @@ pub const ON_BEHALF_OF_THE_FUNCTION: &[Needed] =
 /// The declared entry of an operation, if any.
 pub fn lookup(service: &str, operation: &str) -> Option<&'static Needed> {
     CI.iter()
+        .chain(DESTROY)
+        .chain(SET_SECRET)
         .chain(ADMIN_ONLY)
         .chain(ON_BEHALF_OF_THE_FUNCTION)
         .find(|n| n.service == service && n.operation == operation)
@@ -152,18 +167,24 @@ pub fn ci_actions() -> BTreeSet<&'static str> {
     CI.iter().flat_map(|n| n.actions.iter().copied()).collect()
 }
 
+/// Every IAM action the previews' deploy role needs: the CI commands', `destroy --delete-data`'s
+/// and `secrets set`'s.
+pub fn preview_actions() -> BTreeSet<&'static str> {
+    CI.iter().chain(DESTROY).chain(SET_SECRET).flat_map(|n| n.actions.iter().copied()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn lookup_action(action: &str) -> bool {
-        CI.iter().chain(ADMIN_ONLY).any(|n| n.actions.contains(&action))
+        CI.iter().chain(DESTROY).chain(SET_SECRET).chain(ADMIN_ONLY).any(|n| n.actions.contains(&action))
     }
 
     #[test]
     fn every_operation_is_declared_once_and_actions_are_service_prefixed() {
         let mut seen = BTreeSet::new();
-        for needed in CI.iter().chain(ADMIN_ONLY).chain(ON_BEHALF_OF_THE_FUNCTION) {
+        for needed in CI.iter().chain(DESTROY).chain(SET_SECRET).chain(ADMIN_ONLY).chain(ON_BEHALF_OF_THE_FUNCTION) {
             assert!(seen.insert((needed.service, needed.operation)), "{needed:?} declared twice");
             for action in needed.actions {
                 let (service, name) = action.split_once(':').expect("service:Action");
@@ -187,5 +208,36 @@ mod tests {
         assert!(lookup("logs", "PutLogEvents").is_some(), "declared, on the function's behalf");
         assert!(!ci_actions().contains("logs:PutLogEvents"), "a CI role never writes the function's logs");
         assert!(function_actions().contains("logs:PutLogEvents"));
+    }
+
+    /// What `destroy --delete-data` and `secrets set` add to CI's actions, nothing else.
+    const DELETIONS_AND_THE_KEY: [&str; 8] = [
+        "cloudformation:DeleteStack",
+        "kms:GenerateDataKey",
+        "kms:ScheduleKeyDeletion",
+        "logs:DeleteLogGroup",
+        "s3:DeleteBucket",
+        "s3:DeleteObjectVersion",
+        "secretsmanager:DeleteSecret",
+        "secretsmanager:PutSecretValue",
+    ];
+
+    #[test]
+    fn the_previews_role_may_destroy_and_the_other_ci_roles_may_not() {
+        let (ci, previews) = (ci_actions(), preview_actions());
+        for needed in DESTROY {
+            for action in needed.actions {
+                assert!(previews.contains(action), "{}: {action} is not in preview_actions", needed.operation);
+            }
+        }
+        assert!(ci.is_subset(&previews), "the previews' role runs every CI command too");
+        let added: Vec<&str> = previews.difference(&ci).copied().collect();
+        assert_eq!(added, DELETIONS_AND_THE_KEY, "preview_actions beyond ci_actions");
+        for action in DELETIONS_AND_THE_KEY {
+            assert!(!ci.contains(action), "the staging and production CI roles never may {action}");
+        }
+        for admin in ["cloudformation:DetectStackDrift", "cloudformation:DescribeStackResourceDrifts"] {
+            assert!(!previews.contains(admin), "the previews' role never may {admin}");
+        }
     }
 }

@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
 use super::{Bundle, FunctionArtifact, Located, Outcome, SiteArtifact, Walk, architecture_label, bundle_dir, files};
-use super::{complete, read, write_atomically};
+use super::{complete, read, write_atomically, zip_intact};
 use crate::config::{Architecture, Config};
 use crate::error::{Error, Result};
 use crate::output::Printer;
@@ -29,6 +29,8 @@ pub async fn build(config: &Config, printer: &Printer, architecture: Architectur
         && let Some(bundle) = read(&dir)?
         && bundle.fingerprint == fingerprint
         && complete(&dir, &bundle)
+        // A zip changed in place would be reported, digested and deployed as this build.
+        && zip_intact(&dir, &bundle)?
     {
         phase.finish("inputs unchanged; nothing to build");
         return Ok(Located { dir, bundle, outcome: Outcome::UpToDate });

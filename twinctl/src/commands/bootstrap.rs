@@ -4,6 +4,9 @@
 //! its change sets run under, the permissions boundary, the CI deploy role). Safe to rerun: an
 //! unchanged stack is a no-op, and a setting left out of twinctl.yaml keeps its previous value
 //! (`UsePreviousValue`), so a rerun never removes CI access.
+//!
+//! Every preview (`{prefix}-{n}`) shares one access stack, `{project}-ci-{prefix}`, whose roles
+//! cover every `{prefix}-*` environment: `twinctl bootstrap pr-1` (any preview's name) deploys it.
 
 use std::collections::BTreeMap;
 
@@ -79,12 +82,16 @@ pub async fn run(ctx: &Context, args: &EnvArgs) -> Result<()> {
             Some(role) => format!("; CI deploy role {role}"),
             None => String::new(),
         };
+        let access = if target.access_scope.previews {
+            format!("previews' access stack {} (every {}-<n>)", report.access.stack, target.access_scope.name)
+        } else {
+            report.access.stack.clone()
+        };
         format!(
-            "{} in {} ({}): artifacts bucket {bucket}; {}: execution role {}{deploy_role}",
+            "{} in {} ({}): artifacts bucket {bucket}; {access}: execution role {}{deploy_role}",
             report.stack,
             report.account,
             report.region,
-            report.access.stack,
             report.access.outputs.get("ExecutionRoleArn").map(String::as_str).unwrap_or("?"),
         )
     });
@@ -102,7 +109,8 @@ fn shared_parameters(ctx: &Context) -> BTreeMap<String, String> {
     provider.map(|value| BTreeMap::from([("OidcProvider".to_owned(), value)])).unwrap_or_default()
 }
 
-/// The environment's access stack: names always, the repository and provider when decided.
+/// The environment's access stack: names always (for previews, the prefix and patterns that
+/// cover every preview), the repository and provider when decided.
 fn access_parameters(
     ctx: &Context,
     target: &Target,
@@ -113,8 +121,9 @@ fn access_parameters(
 ) -> BTreeMap<String, String> {
     let mut parameters = BTreeMap::from([
         ("ProjectName".to_owned(), ctx.config.project.clone()),
-        ("EnvironmentName".to_owned(), target.name.clone()),
-        ("TwinStackName".to_owned(), target.stack_name.clone()),
+        ("EnvironmentName".to_owned(), target.access_scope.name.clone()),
+        ("Environments".to_owned(), target.access_scope.environments.clone()),
+        ("TwinStackName".to_owned(), target.access_scope.stacks.clone()),
         ("ArtifactsBucketName".to_owned(), bucket.to_owned()),
         ("BootstrapStackName".to_owned(), target.bootstrap_stack_name.clone()),
     ]);
@@ -122,8 +131,9 @@ fn access_parameters(
     // The emulator's placeholders only fill what the stack does not have yet: a rerun keeps a
     // repository set before.
     let unset = |key: &str| previous.get(key).is_none_or(String::is_empty);
+    // `ci_environments` names the previews' prefix for their shared deploy role.
     let repository = match &bootstrap.github_repository {
-        Some(repository) if bootstrap.ci_environments.contains(&target.name) => Some(repository.as_str()),
+        Some(repository) if bootstrap.ci_environments.contains(&target.access_scope.name) => Some(repository.as_str()),
         _ if target.aws.is_emulator() && unset("GitHubRepository") => Some(PLACEHOLDER_REPOSITORY),
         _ => None,
     };

@@ -13,12 +13,14 @@ struct BuildReport<'a> {
     outcome: Outcome,
     up_to_date: bool,
     seconds: f64,
+    /// What `twinctl deploy --artifacts DIR --bundle-digest` requires (see [`bundle::digest`]).
+    digest: String,
     bundle: &'a Bundle,
 }
 
 pub async fn run(ctx: &Context, args: &BuildArgs) -> Result<()> {
     let architecture = match &args.env {
-        Some(name) => ctx.config.architecture(ctx.config.environment(name)?),
+        Some(name) => ctx.config.architecture(&ctx.config.environment(name)?),
         None => ctx.config.runtime.architecture,
     };
     let started = std::time::Instant::now();
@@ -28,16 +30,18 @@ pub async fn run(ctx: &Context, args: &BuildArgs) -> Result<()> {
         outcome: located.outcome,
         up_to_date: located.outcome == Outcome::UpToDate,
         seconds: started.elapsed().as_secs_f64(),
+        digest: bundle::digest(&located.dir, &located.bundle)?,
         bundle: &located.bundle,
     };
     ctx.printer.result(&report, || {
         let site = located.bundle.site.as_ref().map(|s| format!(", site {} files", s.files)).unwrap_or_default();
         format!(
-            "{} {} ({}, function {} bytes{site})",
+            "{} {} ({}, function {} bytes{site}, digest {})",
             if report.up_to_date { "up to date:" } else { "built:" },
             located.dir.display(),
             located.bundle.architecture,
-            located.bundle.function.bytes
+            located.bundle.function.bytes,
+            report.digest.get(..12).unwrap_or(&report.digest)
         )
     });
     Ok(())

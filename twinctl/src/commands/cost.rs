@@ -28,7 +28,7 @@ pub async fn run(ctx: &Context, args: &CostArgs) -> Result<()> {
     let mut parameters: BTreeMap<String, String> = environment.parameters.clone();
     parameters.insert("ProjectName".into(), ctx.config.project.clone());
     parameters.insert("EnvironmentName".into(), args.env.clone());
-    parameters.insert("Architecture".into(), architecture_label(ctx.config.architecture(environment)).to_owned());
+    parameters.insert("Architecture".into(), architecture_label(ctx.config.architecture(&environment)).to_owned());
     parameters.insert("RetainedReleases".into(), environment.retain_releases.to_string());
     let assumptions = Assumptions {
         chats: args.chats,

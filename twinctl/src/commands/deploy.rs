@@ -1,6 +1,7 @@
-//! `twinctl deploy <env>`: identity, confirmation for approval-gated environments, then the
-//! deploy steps (see [`crate::deploy`]).
+//! `twinctl deploy <env>`: the `--bundle-digest` check, identity, confirmation for
+//! approval-gated environments, then the deploy steps (see [`crate::deploy`]).
 
+use crate::bundle;
 use crate::canary::Settings;
 use crate::cli::DeployArgs;
 use crate::context::Context;
@@ -12,6 +13,11 @@ use crate::target::Target;
 use crate::testplan::report::Outcome;
 
 pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<Exit> {
+    // Another bundle than the one built and tested is refused before any AWS call or confirmation
+    // (the deploy checks again on the bundle it uploads).
+    if let (Some(dir), Some(expected)) = (&args.artifacts, &args.bundle_digest) {
+        bundle::expect_digest(dir, &bundle::load(dir)?, expected)?;
+    }
     let mut target = ctx.target(&args.env).await?;
     let phase = ctx.printer.phase("identity");
     let caller = target.aws.caller().await?;
@@ -40,6 +46,7 @@ pub async fn run(ctx: &Context, args: &DeployArgs) -> Result<Exit> {
     let options = Options {
         canary: canary_settings(&target, args)?,
         artifacts: args.artifacts.clone(),
+        bundle_digest: args.bundle_digest.clone(),
         force_unlock: args.change.force_unlock,
         invalidation_wait: args.change.invalidation_wait(),
         parallel: args.change.parallel,

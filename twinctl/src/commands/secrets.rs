@@ -1,13 +1,16 @@
 //! `twinctl secrets set|status <env>`: the model's API key in the environment's secret (the
 //! stack's `SecretArn` output). The key comes from standard input or a hidden prompt, never
-//! from argv; what is printed names the secret and its version, never the key.
+//! from argv; what is printed names the secret and its version, never the key. Before an
+//! environment's first deploy, `set` makes its data stack (where the secret lives) first.
 
 use serde::Serialize;
 
 use crate::aws::secrets;
 use crate::cli::{SecretsAction, SecretsArgs};
 use crate::context::Context;
-use crate::error::Result;
+use crate::deploy;
+use crate::error::{Error, Result};
+use crate::target::Target;
 
 /// Bumped on any incompatible change of the documents below.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -31,9 +34,13 @@ struct Status {
 pub async fn run(ctx: &Context, args: &SecretsArgs) -> Result<()> {
     match &args.action {
         SecretsAction::Set(env) => {
-            let target = ctx.target(&env.env).await?;
-            let secret_id = target.output("SecretArn")?.to_owned();
+            let mut target = ctx.target(&env.env).await?;
+            // The key is read first: nothing is created for a key that is refused.
             let key = secrets::api_key(&crate::output::read_secret(&format!("API key for {} (hidden): ", env.env))?)?;
+            // Before the first deploy there is no secret yet: its data stack is made now, so the
+            // first deploy's smoke test finds the key.
+            deploy::ensure_data_stack(ctx, &mut target).await?;
+            let secret_id = secret_arn(&target)?;
             let stored = secrets::put_api_key(&target.aws.secretsmanager(), &secret_id, &key).await?;
             let result = Stored { schema_version: SCHEMA_VERSION, environment: env.env.clone(), stored };
             ctx.printer.result(&result, || {
@@ -45,7 +52,7 @@ pub async fn run(ctx: &Context, args: &SecretsArgs) -> Result<()> {
         }
         SecretsAction::Status(env) => {
             let target = ctx.target(&env.env).await?;
-            let secret_id = target.output("SecretArn")?.to_owned();
+            let secret_id = secret_arn(&target)?;
             let status = secrets::api_key_status(&target.aws.secretsmanager(), &secret_id).await?;
             let result = Status { schema_version: SCHEMA_VERSION, environment: env.env.clone(), status };
             ctx.printer.result(&result, || {
@@ -63,4 +70,18 @@ pub async fn run(ctx: &Context, args: &SecretsArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The model key's secret: the data stack's output (there before the first deploy when `secrets
+/// set` made the data stack), else the stack's.
+fn secret_arn(target: &Target) -> Result<String> {
+    match target.data_outputs.get("DataSecretArn") {
+        Some(arn) => Ok(arn.clone()),
+        None => target.output("SecretArn").map(str::to_owned).map_err(|_| {
+            Error::user_with_hint(
+                format!("{} has no secret yet", target.name),
+                format!("`twinctl secrets set {}` makes it", target.name),
+            )
+        }),
+    }
 }

@@ -2,7 +2,8 @@
 //! cdn → record` — each idempotent and safe to rerun after a crash. The report printed and the
 //! release recorded are both derived from that one state.
 //!
-//! - plan: the bundle (built now, or `--artifacts`), the template, the current release;
+//! - plan: the bundle (built now, or `--artifacts`, whose digest must match `--bundle-digest`),
+//!   the template, the current release;
 //! - upload: the function zip and the template into the artifacts bucket, by sha256;
 //! - data: the environment's data stack (`{stack}-data`: memory bucket, key, secret, log
 //!   groups), created once and kept by `twinctl destroy`; its outputs become the stack's
@@ -52,6 +53,8 @@ use crate::target::Target;
 pub struct Options {
     /// A bundle built earlier; None builds now.
     pub artifacts: Option<PathBuf>,
+    /// `--bundle-digest`: the given bundle's [`bundle::digest`] must be this.
+    pub bundle_digest: Option<String>,
     pub force_unlock: bool,
     /// How long to wait for the CloudFront invalidation; zero does not wait.
     pub invalidation_wait: Duration,
@@ -189,9 +192,12 @@ pub async fn run(ctx: &Context, target: &mut Target, caller: &Caller, options: &
     let mut verification = None;
     let outcome = match (outcome, &options.verify) {
         (Ok(()), Some(junit)) => {
-            match crate::verification::verify(ctx, target, &[], crate::verification::Serving::Fresh, junit.as_deref())
-                .await
-            {
+            target.release_under_test = Some(state.release(target, &Ok(())));
+            let verified =
+                crate::verification::verify(ctx, target, &[], crate::verification::Serving::Fresh, junit.as_deref())
+                    .await;
+            target.release_under_test = None;
+            match verified {
                 Ok(report) => {
                     let failed = report.failed();
                     let failing = report.steps.iter().filter(|s| {
@@ -331,6 +337,11 @@ impl State {
 async fn plan(ctx: &Context, target: &Target, options: &Options, state: &mut State) -> Result<()> {
     let started = Instant::now();
     let located = bundle::resolve(&ctx.config, &ctx.printer, target.architecture, options.artifacts.as_deref()).await?;
+    // Checked on the bundle this deploy uploads, not only before the lock: the directory may have
+    // changed while the command waited for a confirmation.
+    if let Some(expected) = &options.bundle_digest {
+        bundle::expect_digest(&located.dir, &located.bundle, expected)?;
+    }
     if located.outcome == BuildOutcome::Built {
         state.timed("build", started.elapsed());
     }
@@ -414,13 +425,10 @@ async fn upload(ctx: &Context, target: &Target, state: &mut State) -> Result<()>
 /// The parameters of both stacks: the configured ones, what twinctl owns, and the data stack's
 /// outputs (see [`parameters_for`]).
 pub fn stack_parameters(ctx: &Context, target: &Target, located: &Located) -> Result<BTreeMap<String, String>> {
-    let mut parameters = target.environment.parameters.clone();
-    parameters.insert("ProjectName".into(), ctx.config.project.clone());
-    parameters.insert("EnvironmentName".into(), target.name.clone());
+    let mut parameters = data_parameters(ctx, target);
     parameters.insert("CodeBucket".into(), target.artifacts_bucket()?.to_owned());
     parameters.insert("CodeKey".into(), artifacts::function_key(&located.bundle.function.sha256));
     parameters.insert("Architecture".into(), located.bundle.architecture.clone());
-    parameters.insert("RetainedReleases".into(), target.environment.retain_releases.to_string());
     // Every role the stack creates carries the boundary: the execution role may create no other.
     parameters.insert("PermissionsBoundaryArn".into(), target.permissions_boundary()?.to_owned());
     // Always the alias's current version (empty before the first): CloudFormation must never
@@ -428,6 +436,46 @@ pub fn stack_parameters(ctx: &Context, target: &Target, located: &Located) -> Re
     parameters.insert("LiveVersion".into(), target.live_version.clone().unwrap_or_default());
     parameters.extend(target.data_outputs.clone());
     Ok(parameters)
+}
+
+/// What both stacks take that needs no bundle: the configured parameters and the names and
+/// settings twinctl owns (each stack gets the ones its template declares).
+fn data_parameters(ctx: &Context, target: &Target) -> BTreeMap<String, String> {
+    let mut parameters = target.environment.parameters.clone();
+    parameters.insert("ProjectName".into(), ctx.config.project.clone());
+    parameters.insert("EnvironmentName".into(), target.name.clone());
+    parameters.insert("RetainedReleases".into(), target.environment.retain_releases.to_string());
+    parameters
+}
+
+/// The data stack alone, made as the first deploy makes it, when it does not exist yet: the
+/// model's key lives in its secret, so `twinctl secrets set` before an environment's first deploy
+/// makes it, and that deploy's smoke test then finds the key. Idempotent; never changes an
+/// existing data stack (deploy does). Returns whether it created one.
+pub async fn ensure_data_stack(ctx: &Context, target: &mut Target) -> Result<bool> {
+    if target.data_stack.is_some() {
+        return Ok(false);
+    }
+    refuse_single_stack_layout(target)?;
+    let phase = ctx.printer.phase("data");
+    let cfn = target.aws.cloudformation();
+    let waiting = Waiting::for_endpoint(target.aws.is_emulator());
+    stack::remove_dead(&cfn, &target.data_stack_name, &waiting, &phase).await?;
+    let (template, sha) = read_template(ctx, &ctx.config.templates.data)?;
+    check_configured_parameters(ctx, target, &[&read_template(ctx, &ctx.config.templates.stack)?.0, &template])?;
+    s3::put_bytes_if_absent(
+        &target.aws.s3(),
+        target.artifacts_bucket()?,
+        &artifacts::template_key(&sha),
+        template.as_bytes(),
+        "application/x-yaml",
+    )
+    .await?;
+    let parameters = parameters_for(&template, &data_parameters(ctx, target))?;
+    let (plan, settled) = change_stack(target, &target.data_stack_name, &sha, &parameters, &phase).await?;
+    target.set_data_stack(Some(settled));
+    phase.finish(format!("{} created ({} resources)", target.data_stack_name, plan.changes.len()));
+    Ok(true)
 }
 
 fn template_source(target: &Target, sha: &str) -> Result<TemplateSource> {
@@ -666,7 +714,9 @@ async fn smoke_test(ctx: &Context, target: &Target, function: &str, version: &Ve
         return lambda::smoke_test(&target.aws.lambda(), function, &version.version, origin.as_ref()).await;
     }
     let work_dir = local_work_dir(ctx)?;
-    let running = LocalFunction::start(&target.aws, target.artifacts_bucket()?, version, &work_dir).await?;
+    let origin = target.origin_secret().await?;
+    let running =
+        LocalFunction::start(&target.aws, target.artifacts_bucket()?, version, &work_dir, origin.as_ref()).await?;
     let result = running.smoke_test().await;
     running.stop().await;
     result

@@ -191,7 +191,10 @@ fn judge(step: &Step, observation: &Observation, vars: &mut Vars) -> (Outcome, V
 }
 
 fn deploy_role_missing(target: &Target) -> String {
-    format!("{} has no CI deploy role (bootstrap.github_repository and ci_environments name none for it)", target.name)
+    format!(
+        "{} has no CI deploy role (bootstrap.github_repository and ci_environments name none for {})",
+        target.name, target.access_scope.name
+    )
 }
 
 /// What the step's kind sees; an error is a step that could not run (its text says why).
@@ -231,7 +234,13 @@ async fn observe(
             }
             RoleName::Deploy => {
                 let role = target.access.get("DeployRoleArn").ok_or_else(|| deploy_role_missing(target))?;
-                kinds::iam::inspect_ci_role(target, role, &crate::aws::permissions::ci_actions()).await
+                // The previews' deploy role also destroys them (`aws::permissions::DESTROY`).
+                let declared = if target.access_scope.previews {
+                    crate::aws::permissions::preview_actions()
+                } else {
+                    crate::aws::permissions::ci_actions()
+                };
+                kinds::iam::inspect_ci_role(target, role, &declared).await
             }
         },
         StepKind::Lambda => kinds::lambda::inspect(target).await,

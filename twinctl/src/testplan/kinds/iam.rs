@@ -223,7 +223,8 @@ pub fn analyse(policies: &[Policy], needed: &[Needed], stack_names: &[String], a
     findings
 }
 
-/// A CI role against the actions twinctl declares for it (`aws::permissions::CI`): no wildcard
+/// A CI role against the actions twinctl declares for it (`aws::permissions::ci_actions`, or
+/// `preview_actions` for the previews' deploy role, which also destroys): no wildcard
 /// action, no NotAction/NotResource, and granted == declared. Its resources are the template's
 /// patterns, which `twinctl/tests/templates_iam.rs` judges; they are not judged here.
 pub fn analyse_declared(policies: &[Policy], declared: &BTreeSet<&str>) -> Vec<Finding> {

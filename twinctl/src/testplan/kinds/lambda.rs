@@ -20,12 +20,17 @@ use crate::release;
 use crate::target::Target;
 use crate::testplan::observation::{Finding, Observation};
 
-/// Reads the `live` alias and the environment's current release (`release::current`).
+/// Reads the `live` alias and the environment's current release (`release::current`), or the
+/// release a deploy is verifying (`Target::release_under_test`).
 pub async fn inspect(target: &Target) -> Result<Observation> {
     let started = Instant::now();
     let function = target.output("FunctionName")?;
     let routing = alias_routing(&target.aws.lambda(), function).await?;
-    let current = release::current(&target.aws.s3(), target.artifacts_bucket()?, &target.name).await?;
+    // During `deploy --verify`, the release being made is the one the alias must serve.
+    let current = match &target.release_under_test {
+        Some(release) => Some(release.clone()),
+        None => release::current(&target.aws.s3(), target.artifacts_bucket()?, &target.name).await?,
+    };
     let release_version = current.as_ref().and_then(|r| r.function.as_ref()).map(|f| f.version.clone());
 
     let mut observation = Observation::default();
