@@ -48,7 +48,7 @@ LISTING_THE_ROLE_LACKED = {"s3:ListBucket", "s3:ListBucketVersions"}
 SET_SECRET_ACTIONS = {"secretsmanager:PutSecretValue", "kms:GenerateDataKey"}
 PREVIEW_SIDS = {"DeleteThePreviewStacks", "EmptyThePreviewBuckets", "ListThePreviewMemory",
                 "DeleteThePreviewMemoryBuckets", "DeleteThePreviewSecrets", "DeleteThePreviewLogGroups",
-                "ScheduleThePreviewKeysDeletion", "SetThePreviewModelKeys", "EncryptThePreviewModelKeys"}
+                "ScheduleThePreviewKeysDeletion", "EncryptThePreviewModelKeys"}
 # The deploy role of one environment, as it was before previews (twinctl's ci_actions(); the Rust test
 # twinctl/tests/ci_roles.rs compares it with them): previews must not change it.
 ENVIRONMENT_DEPLOY_ACTIONS = {
@@ -327,9 +327,10 @@ def reach_problems(template: dict[str, Any], values: dict[str, str] = PREVIEWS,
                 for role, action, arn in needed(e) + (destroying(e) if values is PREVIEWS else [])
                 if not reaching(allowed_resources(template, values, action, (role,)), arn)]
     patterns = allowed_resources(template, values)
-    # The previews' deploy role reads its own policies (verify): its own role only, never another's.
-    own = f"arn:aws:iam::{ACCOUNT}:role/twin-ci-{values['EnvironmentName']}-deploy-{REGION}"
-    mine = {own, *(arn for e in environments for arn in preview_resources(e))}
+    # The previews' deploy role reads its own policies and its execution role's (verify): those two roles
+    # only, never another stack's.
+    own = {f"arn:aws:iam::{ACCOUNT}:role/twin-ci-{values['EnvironmentName']}-{role}-{REGION}" for role in ("deploy", "cfn")}
+    mine = {*own, *(arn for e in environments for arn in preview_resources(e))}
     problems += [f"{arn} is reached by {reaching(patterns, arn)}" for arn in others_resources()
                  if reaching(patterns, arn) and arn not in mine]
     problems += [f"a grant on every project's name: {p}" for p in patterns if re.search(r"(:::|/|:)twin[-/]\*", p)]

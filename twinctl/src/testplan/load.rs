@@ -430,8 +430,10 @@ impl Reader {
                 match self.string(role, "`role`")?.as_str() {
                     "function" => StepKind::Iam(IamSpec { role: RoleName::Function }),
                     "deploy" => StepKind::Iam(IamSpec { role: RoleName::Deploy }),
+                    "execution" => StepKind::Iam(IamSpec { role: RoleName::Execution }),
                     other => {
-                        return Err(self.error(role, format!("unknown role `{other}`; known roles: function, deploy")));
+                        return Err(self
+                            .error(role, format!("unknown role `{other}`; known roles: function, deploy, execution")));
                     }
                 }
             }
@@ -1144,6 +1146,25 @@ steps:
             error_of("  - name: x\n    kind: ftp\n"),
             "plan.yaml:10:11: unknown kind `ftp`; known kinds: http, s3, iam, https-live, https-config, secrets, \
              monitoring, lambda"
+        );
+    }
+
+    #[test]
+    fn an_iam_step_names_one_of_the_known_roles() {
+        for (name, role) in
+            [("function", RoleName::Function), ("deploy", RoleName::Deploy), ("execution", RoleName::Execution)]
+        {
+            let steps = format!("  - name: x\n    kind: iam\n    role: {name}\n");
+            let plan = load_str(Path::new("plan.yaml"), &format!("{HEAD}{steps}")).unwrap();
+            assert!(
+                matches!(&plan.steps[0].kind, StepKind::Iam(spec) if spec.role == role),
+                "{:?}",
+                plan.steps[0].kind
+            );
+        }
+        assert_eq!(
+            error_of("  - name: x\n    kind: iam\n    role: admin\n"),
+            "plan.yaml:11:11: unknown role `admin`; known roles: function, deploy, execution"
         );
     }
 

@@ -284,6 +284,11 @@ pub enum RoleName {
     /// The environment's CI deploy role (`DeployRoleArn` of its access stack), judged against the
     /// actions twinctl declares for CI.
     Deploy,
+    /// The environment's CloudFormation execution role (`ExecutionRoleArn` of its access stack),
+    /// judged against the rule its template writes: role writes only with the environment's
+    /// permissions boundary (`FunctionBoundaryArn`), `iam:PassRole` only to Lambda and only on the
+    /// stack's roles, explicit Denies on the CI roles and the boundary.
+    Execution,
 }
 
 /// `kind: monitoring`: which of the function's log lines, alarms and dashboard are looked at.

@@ -130,6 +130,14 @@ async fn run_step(
     {
         return skipped(plan, step, deploy_role_missing(target));
     }
+    // Fails rather than skips: every environment twinctl deploys has an execution role, so a
+    // missing one means the environment was never bootstrapped.
+    if matches!(&step.kind, StepKind::Iam(spec) if spec.role == RoleName::Execution)
+        && !target.access.contains_key("ExecutionRoleArn")
+    {
+        let outcome = if step.severity == Severity::Warn { Outcome::Warn } else { Outcome::Fail };
+        return finished(plan, step, outcome, vec![execution_role_missing(target)], 0, 0, vars);
+    }
     let started = Instant::now();
     let attempts = step.retry.as_ref().map_or(1, |r| r.attempts.max(1));
     let interval = step.retry.as_ref().map_or(Duration::ZERO, |r| r.interval);
@@ -197,6 +205,14 @@ fn deploy_role_missing(target: &Target) -> String {
     )
 }
 
+fn execution_role_missing(target: &Target) -> String {
+    format!(
+        "{} has no CloudFormation execution role: the access stack {} has no ExecutionRoleArn output in {}; \
+         run `twinctl bootstrap {}`",
+        target.name, target.access_stack_name, target.aws.region, target.name
+    )
+}
+
 /// What the step's kind sees; an error is a step that could not run (its text says why).
 async fn observe(
     target: &Target,
@@ -241,6 +257,12 @@ async fn observe(
                     crate::aws::permissions::ci_actions()
                 };
                 kinds::iam::inspect_ci_role(target, role, &declared).await
+            }
+            RoleName::Execution => {
+                if !target.access.contains_key("ExecutionRoleArn") {
+                    return Err(execution_role_missing(target));
+                }
+                kinds::iam::inspect_execution_role(target).await
             }
         },
         StepKind::Lambda => kinds::lambda::inspect(target).await,

@@ -12,6 +12,14 @@
 //! the function needs only with one model provider count only when its `LLM_PROVIDER` is that
 //! one. Deny statements and the permissions boundary only take away, so they are not read.
 //! Checks: `granted` and `needed` (sorted lists), `provider`. The json holds the policies read.
+//!
+//! Two more roles are read the same way. The CI deploy role ([`inspect_ci_role`]) is held to the
+//! actions twinctl declares for it. The CloudFormation execution role ([`inspect_execution_role`])
+//! is held to the rule templates/environment-access.yaml writes and twinctl/tests/ci_roles.rs
+//! checks statically ([`analyse_execution`]): no wildcard action, NotAction or NotResource; a role
+//! write (`BOUNDED_ROLE_WRITES`) only with exactly the environment's boundary as
+//! `iam:PermissionsBoundary`; `iam:PassRole` only to Lambda and only on the twin stack's roles;
+//! an unconditional Deny of changing the CI roles and of changing the boundary.
 //! Must not: change a role.
 
 use std::borrow::Cow;
@@ -172,6 +180,22 @@ impl Statement<'_> {
         self.body.get("Effect").and_then(Value::as_str) == Some("Allow")
     }
 
+    fn denies(&self) -> bool {
+        self.body.get("Effect").and_then(Value::as_str) == Some("Deny")
+    }
+
+    /// The values of condition `key` under `operator` (`StringEquals`); None when there is none.
+    /// IAM compares condition keys case-insensitively, operators as written.
+    fn condition(&self, operator: &str, key: &str) -> Option<Vec<&str>> {
+        let block = self.body.get("Condition")?.get(operator)?.as_object()?;
+        let (_, value) = block.iter().find(|(name, _)| name.eq_ignore_ascii_case(key))?;
+        Some(match value {
+            Value::String(one) => vec![one.as_str()],
+            Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        })
+    }
+
     fn list(&self, element: &str) -> Vec<&str> {
         match self.body.get(element) {
             Some(Value::String(one)) => vec![one.as_str()],
@@ -251,6 +275,193 @@ pub async fn inspect_ci_role(target: &Target, role: &str, declared: &BTreeSet<&s
     Ok(observation)
 }
 
+/// IAM's role writes that the `iam:PermissionsBoundary` condition key governs (Service
+/// Authorization Reference): the execution role may have them only with the environment's boundary
+/// as that condition (the same list as twinctl/tests/ci_roles.rs's).
+pub const BOUNDED_ROLE_WRITES: [&str; 6] = [
+    "iam:CreateRole",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+];
+
+/// What an explicit Deny must take from the execution role on every CI role (the template's
+/// `DenyChangingCiRoles`; twinctl/tests/ci_roles.rs requires these three of it): otherwise a stack
+/// could give the roles that deploy it more than their own templates do.
+pub const CI_ROLE_WRITES: [&str; 3] = ["iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy"];
+
+/// What an explicit Deny must take from the execution role on the permissions boundary (the
+/// template's `DenyChangingBoundaries`): a new default version would widen every role it bounds.
+pub const BOUNDARY_WRITES: [&str; 4] =
+    ["iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"];
+
+/// The one service the execution role may pass a role to: the function's.
+pub const PASSED_TO_SERVICE: &str = "lambda.amazonaws.com";
+
+const PASS_ROLE: &str = "iam:PassRole";
+
+/// The environment's side of the execution role's rule, from its access stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionRule {
+    /// `FunctionBoundaryArn`: the boundary every role the execution role writes must carry.
+    pub boundary: String,
+    /// The only roles it may pass: `arn:…:role/{TwinStackName}-*` (for previews TwinStackName is
+    /// itself a pattern, `{project}-pr-*`).
+    pub function_roles: String,
+    /// What the CI roles' Deny must cover: `arn:…:role/{project}-ci-*`.
+    pub ci_roles: String,
+}
+
+impl ExecutionRule {
+    /// The rule for the execution role `role` (its ARN, which gives the partition and account),
+    /// the environment's `boundary`, the twin stacks it deploys (`stacks`: the access stack's
+    /// TwinStackName) and the CI roles' prefix (`{project}-ci-`). None when `role` is no role ARN.
+    pub fn new(role: &str, boundary: &str, stacks: &str, ci_prefix: &str) -> Option<Self> {
+        let account = role.find(":role/").filter(|_| role.starts_with("arn:")).map(|at| &role[..=at])?;
+        Some(Self {
+            boundary: boundary.to_owned(),
+            function_roles: format!("{account}role/{stacks}-*"),
+            ci_roles: format!("{account}role/{ci_prefix}*"),
+        })
+    }
+}
+
+/// The execution role held to its [`ExecutionRule`]: the findings, and the facts `checks` show.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionReview {
+    pub findings: Vec<Finding>,
+    /// Allow statements that grant a role write with exactly the environment's boundary.
+    pub bounded_statements: usize,
+    /// The services `iam:PassRole` is allowed to (`iam:PassedToService`), sorted.
+    pub pass_role_services: Vec<String>,
+    /// The labels of the Deny statements, in the order the policies list them.
+    pub denies: Vec<String>,
+}
+
+/// The execution role's rule over `policies` (see the module's header). Deny statements count
+/// only without a Condition: a conditional Deny may not apply when it matters.
+pub fn analyse_execution(policies: &[Policy], rule: &ExecutionRule) -> ExecutionReview {
+    let mut review = ExecutionReview { findings: statement_findings(policies, None), ..ExecutionReview::default() };
+    let all = statements(policies);
+    let mut services = BTreeSet::new();
+    for statement in all.iter().filter(|s| s.allows()) {
+        let label = &statement.label;
+        let actions = statement.list("Action");
+        let grants = |wanted: &str| actions.iter().any(|pattern| action_matches(pattern, wanted));
+        let writes: Vec<&str> = BOUNDED_ROLE_WRITES.into_iter().filter(|write| grants(write)).collect();
+        if !writes.is_empty() {
+            let writes = writes.join(", ");
+            let boundary = &rule.boundary;
+            match statement.condition("StringEquals", "iam:PermissionsBoundary") {
+                None => review.findings.push(Finding::fail(format!(
+                    "{label}: grants {writes} without the condition StringEquals iam:PermissionsBoundary = {boundary}"
+                ))),
+                Some(values) if values.is_empty() || values.iter().any(|value| *value != boundary.as_str()) => {
+                    review.findings.push(Finding::fail(format!(
+                        "{label}: grants {writes} with iam:PermissionsBoundary [{}], not this environment's boundary \
+                         {boundary}",
+                        values.join(", ")
+                    )));
+                }
+                Some(_) => review.bounded_statements += 1,
+            }
+        }
+        if !grants(PASS_ROLE) {
+            continue;
+        }
+        match statement.condition("StringEquals", "iam:PassedToService") {
+            None => review.findings.push(Finding::fail(format!(
+                "{label}: allows iam:PassRole without the condition StringEquals iam:PassedToService = \
+                 {PASSED_TO_SERVICE}"
+            ))),
+            Some(values) => {
+                if values.is_empty() || values.iter().any(|value| *value != PASSED_TO_SERVICE) {
+                    review.findings.push(Finding::fail(format!(
+                        "{label}: allows iam:PassRole to [{}], not only to {PASSED_TO_SERVICE}",
+                        values.join(", ")
+                    )));
+                }
+                services.extend(values.into_iter().map(str::to_owned));
+            }
+        }
+        for resource in statement.list("Resource").into_iter().filter(|r| !glob(&rule.function_roles, r)) {
+            review.findings.push(Finding::fail(format!(
+                "{label}: allows iam:PassRole on {resource}, beyond this environment's stack roles ({})",
+                rule.function_roles
+            )));
+        }
+    }
+    review.pass_role_services = services.into_iter().collect();
+    review.denies = all.iter().filter(|s| s.denies()).map(|s| s.label.clone()).collect();
+    let unconditional: Vec<&Statement<'_>> =
+        all.iter().filter(|s| s.denies() && !s.body.contains_key("Condition")).collect();
+    for (actions, resource, what) in [
+        (&CI_ROLE_WRITES[..], &rule.ci_roles, "the CI roles"),
+        (&BOUNDARY_WRITES[..], &rule.boundary, "the permissions boundary"),
+    ] {
+        let open = undenied(&unconditional, actions, resource);
+        if !open.is_empty() {
+            review.findings.push(Finding::fail(format!(
+                "no Deny statement (without a Condition) denies {} on {what} ({resource})",
+                open.join(", ")
+            )));
+        }
+    }
+    review
+}
+
+/// The `actions` no statement of `denies` denies on `resource`.
+fn undenied<'a>(denies: &[&Statement<'_>], actions: &[&'a str], resource: &str) -> Vec<&'a str> {
+    actions
+        .iter()
+        .copied()
+        .filter(|action| {
+            !denies.iter().any(|deny| {
+                deny.list("Action").iter().any(|pattern| action_matches(pattern, action))
+                    && deny.list("Resource").iter().any(|pattern| glob(pattern, resource))
+            })
+        })
+        .collect()
+}
+
+/// Reads the environment's CloudFormation execution role (`ExecutionRoleArn` of its access stack)
+/// and holds it to [`analyse_execution`]'s rule, with the access stack's `FunctionBoundaryArn`.
+/// Checks: `role`, `bounded_statements`, `pass_role_services`, `denies`.
+pub async fn inspect_execution_role(target: &Target) -> Result<Observation> {
+    let started = Instant::now();
+    let arn = target.execution_role()?;
+    let boundary = target.permissions_boundary()?;
+    // The access stack is `{project}-ci-{EnvironmentName}`: what precedes EnvironmentName starts
+    // every CI role's name, the other environments' included.
+    let ci_prefix = target
+        .access_stack_name
+        .strip_suffix(target.access_scope.name.as_str())
+        .filter(|prefix| prefix.ends_with("-ci-"))
+        .map_or_else(|| format!("{}-", target.access_stack_name), str::to_owned);
+    let rule = ExecutionRule::new(arn, boundary, &target.access_scope.stacks, &ci_prefix).ok_or_else(|| {
+        Error::user(format!(
+            "the access stack {} answered ExecutionRoleArn {arn}, which is not a role's ARN",
+            target.access_stack_name
+        ))
+    })?;
+    let role = role_name(arn);
+    let policies = role_policies(&target.aws.iam(), role).await?;
+    let review = analyse_execution(&policies, &rule);
+    let mut observation = Observation {
+        findings: review.findings,
+        json: Some(serde_json::json!({ "role": role, "policies": policies })),
+        ..Observation::default()
+    };
+    observation.check("role", role);
+    observation.check("bounded_statements", review.bounded_statements);
+    observation.check("pass_role_services", review.pass_role_services);
+    observation.check("denies", review.denies);
+    observation.duration_ms = elapsed_ms(started);
+    Ok(observation)
+}
+
 /// NotAction, NotResource and wildcard actions of the Allow statements; with `resources`
 /// (the stack's names, the actions allowed on `*`), every resource too.
 fn statement_findings(policies: &[Policy], resources: Option<(&[String], &[&str])>) -> Vec<Finding> {
@@ -317,22 +528,31 @@ fn is_wildcard(action: &str) -> bool {
 
 /// Whether IAM's `pattern` (`*` any run of characters, `?` one; case-insensitive) matches `action`.
 fn action_matches(pattern: &str, action: &str) -> bool {
-    let pattern: Vec<char> = pattern.to_ascii_lowercase().chars().collect();
-    let action: Vec<char> = action.to_ascii_lowercase().chars().collect();
+    glob(&pattern.to_ascii_lowercase(), &action.to_ascii_lowercase())
+}
+
+/// Whether IAM's `pattern` (`*` any run of characters, `?` one) matches `text`, case-sensitively
+/// (a resource's ARN). A `text` that is itself a pattern is matched as written, so `pattern` covers
+/// it: `role/twin-ci-*` matches `role/twin-ci-*` and `role/twin-ci-staging-*`, while
+/// `role/twin-staging-*` does not match `role/*`; `?` does not match a `*` of `text`, which may
+/// stand for many characters.
+fn glob(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
     // Iterative glob matching with one backtrack point (the last `*`).
-    let (mut p, mut a) = (0, 0);
+    let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
-    while a < action.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == action[a]) {
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == '*' {
+            star = Some((p, t));
             p += 1;
-            a += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
-            star = Some((p, a));
+        } else if p < pattern.len() && (pattern[p] == text[t] || (pattern[p] == '?' && text[t] != '*')) {
             p += 1;
-        } else if let Some((star_p, star_a)) = star {
+            t += 1;
+        } else if let Some((star_p, star_t)) = star {
             p = star_p + 1;
-            a = star_a + 1;
-            star = Some((star_p, star_a + 1));
+            t = star_t + 1;
+            star = Some((star_p, star_t + 1));
         } else {
             return false;
         }
@@ -543,6 +763,252 @@ mod tests {
         );
     }
 
+    const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/twin-ci-staging-cfn-eu-west-1";
+    const BOUNDARY: &str = "arn:aws:iam::123456789012:policy/twin-ci-staging-boundary-eu-west-1";
+    const STAGING_ROLES: &str = "arn:aws:iam::123456789012:role/twin-staging-*";
+
+    fn execution_rule() -> ExecutionRule {
+        ExecutionRule::new(EXECUTION_ROLE, BOUNDARY, "twin-staging", "twin-ci-").expect("a role ARN")
+    }
+
+    /// templates/environment-access.yaml's ExecutionRole for staging as CloudFormation resolves
+    /// it: the statements the rule reads, and two it has nothing to say about.
+    fn execution_policies() -> Vec<Policy> {
+        let manage = json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "Functions", "Effect": "Allow", "Action": ["lambda:CreateFunction", "lambda:GetFunction"],
+             "Resource": "arn:aws:lambda:eu-west-1:123456789012:function:twin-staging-*"},
+            {"Sid": "BoundedRoles", "Effect": "Allow",
+             "Action": ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary",
+                        "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole"],
+             "Resource": STAGING_ROLES,
+             "Condition": {"StringEquals": {"iam:PermissionsBoundary": BOUNDARY}}},
+            {"Sid": "Roles", "Effect": "Allow", "Action": ["iam:GetRole", "iam:GetRolePolicy", "iam:TagRole"],
+             "Resource": STAGING_ROLES},
+            {"Sid": "PassFunctionRoles", "Effect": "Allow", "Action": "iam:PassRole", "Resource": STAGING_ROLES,
+             "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}}
+        ]});
+        let never = json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "DenyChangingCiRoles", "Effect": "Deny",
+             "Action": ["iam:CreateRole", "iam:DeleteRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
+                        "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary",
+                        "iam:DeleteRolePermissionsBoundary", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole",
+                        "iam:TagRole", "iam:UntagRole"],
+             "Resource": "arn:aws:iam::123456789012:role/twin-ci-*"},
+            {"Sid": "DenyChangingBoundaries", "Effect": "Deny",
+             "Action": ["iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion",
+                        "iam:SetDefaultPolicyVersion"],
+             "Resource": "arn:aws:iam::123456789012:policy/twin-ci-*"}
+        ]});
+        vec![
+            Policy { name: "manage-twin-stack-resources".to_owned(), managed: false, document: manage },
+            Policy { name: "never-touch-the-ci-roles".to_owned(), managed: false, document: never },
+        ]
+    }
+
+    /// Statement `sid` of `policies`.
+    fn statement<'a>(policies: &'a mut [Policy], sid: &str) -> &'a mut Value {
+        for policy in policies.iter_mut() {
+            if let Some(list) = policy.document["Statement"].as_array_mut()
+                && let Some(found) = list.iter_mut().find(|s| s["Sid"] == sid)
+            {
+                return found;
+            }
+        }
+        panic!("the fixture has no statement {sid}");
+    }
+
+    fn without(policies: &mut [Policy], sid: &str) {
+        for policy in policies.iter_mut() {
+            if let Some(list) = policy.document["Statement"].as_array_mut() {
+                list.retain(|s| s["Sid"] != sid);
+            }
+        }
+    }
+
+    /// The findings over the template's policies once `change` has been made to them.
+    fn execution_findings(change: impl FnOnce(&mut [Policy])) -> Vec<String> {
+        let mut policies = execution_policies();
+        change(policies.as_mut_slice());
+        messages(&analyse_execution(&policies, &execution_rule()).findings)
+    }
+
+    #[test]
+    fn the_execution_role_as_the_template_writes_it_passes() {
+        let rule = execution_rule();
+        assert_eq!(rule.function_roles, STAGING_ROLES);
+        assert_eq!(rule.ci_roles, "arn:aws:iam::123456789012:role/twin-ci-*");
+        let review = analyse_execution(&execution_policies(), &rule);
+        assert!(review.findings.is_empty(), "{:#?}", messages(&review.findings));
+        assert_eq!(review.bounded_statements, 1);
+        assert_eq!(review.pass_role_services, ["lambda.amazonaws.com"]);
+        assert_eq!(
+            review.denies,
+            [
+                "policy never-touch-the-ci-roles, statement DenyChangingCiRoles",
+                "policy never-touch-the-ci-roles, statement DenyChangingBoundaries",
+            ]
+        );
+        // The previews' access stack: TwinStackName is itself a pattern.
+        let previews = ExecutionRule::new(
+            "arn:aws:iam::123456789012:role/twin-ci-pr-cfn-eu-west-1",
+            BOUNDARY,
+            "twin-pr-*",
+            "twin-ci-",
+        )
+        .expect("a role ARN");
+        assert_eq!(previews.function_roles, "arn:aws:iam::123456789012:role/twin-pr-*-*");
+        assert!(glob(&previews.function_roles, "arn:aws:iam::123456789012:role/twin-pr-*-*"));
+        assert!(!glob(&previews.function_roles, "arn:aws:iam::123456789012:role/twin-*"));
+        assert!(ExecutionRule::new("twin-ci-staging-cfn-eu-west-1", BOUNDARY, "twin-staging", "twin-ci-").is_none());
+    }
+
+    #[test]
+    fn a_role_write_without_the_boundary_condition_fails() {
+        let findings = execution_findings(|policies| {
+            let list = policies[0].document["Statement"].as_array_mut().expect("statements");
+            list.push(
+                json!({"Sid": "MoreRoles", "Effect": "Allow", "Action": "iam:CreateRole", "Resource": STAGING_ROLES}),
+            );
+        });
+        assert_eq!(
+            findings,
+            [format!(
+                "policy manage-twin-stack-resources, statement MoreRoles: grants iam:CreateRole without the condition \
+                 StringEquals iam:PermissionsBoundary = {BOUNDARY}"
+            )]
+        );
+        let findings = execution_findings(|policies| {
+            let bounded = statement(policies, "BoundedRoles");
+            assert!(bounded.as_object_mut().expect("a statement").remove("Condition").is_some());
+        });
+        assert_eq!(
+            findings,
+            [format!(
+                "policy manage-twin-stack-resources, statement BoundedRoles: grants iam:CreateRole, iam:PutRolePolicy, \
+                 iam:DeleteRolePolicy, iam:PutRolePermissionsBoundary without the condition StringEquals \
+                 iam:PermissionsBoundary = {BOUNDARY}"
+            )]
+        );
+    }
+
+    #[test]
+    fn a_role_write_bounded_by_another_boundary_fails() {
+        let other = "arn:aws:iam::123456789012:policy/twin-ci-production-boundary-eu-west-1";
+        let findings = execution_findings(|policies| {
+            statement(policies, "BoundedRoles")["Condition"]["StringEquals"]["iam:PermissionsBoundary"] = json!(other);
+        });
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert!(
+            findings[0]
+                .starts_with("policy manage-twin-stack-resources, statement BoundedRoles: grants iam:CreateRole"),
+            "{findings:#?}"
+        );
+        assert!(
+            findings[0].ends_with(&format!(
+                "with iam:PermissionsBoundary [{other}], not this environment's boundary {BOUNDARY}"
+            )),
+            "{findings:#?}"
+        );
+    }
+
+    #[test]
+    fn pass_role_must_name_lambda_and_the_stacks_roles() {
+        let label = "policy manage-twin-stack-resources, statement PassFunctionRoles";
+        let findings = execution_findings(|policies| {
+            let pass = statement(policies, "PassFunctionRoles");
+            assert!(pass.as_object_mut().expect("a statement").remove("Condition").is_some());
+        });
+        assert_eq!(
+            findings,
+            [format!(
+                "{label}: allows iam:PassRole without the condition StringEquals iam:PassedToService = \
+                 lambda.amazonaws.com"
+            )]
+        );
+
+        let mut policies = execution_policies();
+        statement(&mut policies, "PassFunctionRoles")["Condition"]["StringEquals"]["iam:PassedToService"] =
+            json!("cloudformation.amazonaws.com");
+        let review = analyse_execution(&policies, &execution_rule());
+        assert_eq!(
+            messages(&review.findings),
+            [format!(
+                "{label}: allows iam:PassRole to [cloudformation.amazonaws.com], not only to lambda.amazonaws.com"
+            )]
+        );
+        assert_eq!(review.pass_role_services, ["cloudformation.amazonaws.com"]);
+
+        let findings = execution_findings(|policies| {
+            statement(policies, "PassFunctionRoles")["Resource"] = json!("arn:aws:iam::123456789012:role/*");
+        });
+        assert_eq!(
+            findings,
+            [format!(
+                "{label}: allows iam:PassRole on arn:aws:iam::123456789012:role/*, beyond this environment's stack \
+                 roles ({STAGING_ROLES})"
+            )]
+        );
+    }
+
+    #[test]
+    fn the_ci_roles_and_the_boundary_must_be_denied() {
+        let findings = execution_findings(|policies| without(policies, "DenyChangingCiRoles"));
+        assert_eq!(
+            findings,
+            ["no Deny statement (without a Condition) denies iam:PutRolePolicy, iam:AttachRolePolicy, \
+                 iam:UpdateAssumeRolePolicy on the CI roles (arn:aws:iam::123456789012:role/twin-ci-*)"]
+        );
+        // A Deny on the deploy roles alone leaves the other CI roles open.
+        let findings = execution_findings(|policies| {
+            statement(policies, "DenyChangingCiRoles")["Resource"] =
+                json!("arn:aws:iam::123456789012:role/twin-ci-*-deploy-*");
+        });
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert!(findings[0].contains("on the CI roles"), "{findings:#?}");
+
+        let findings = execution_findings(|policies| without(policies, "DenyChangingBoundaries"));
+        assert_eq!(
+            findings,
+            [format!(
+                "no Deny statement (without a Condition) denies iam:CreatePolicyVersion, iam:DeletePolicy, \
+                 iam:DeletePolicyVersion, iam:SetDefaultPolicyVersion on the permissions boundary ({BOUNDARY})"
+            )]
+        );
+        // A Deny that holds only under a condition does not count.
+        let findings = execution_findings(|policies| {
+            statement(policies, "DenyChangingBoundaries")["Condition"] =
+                json!({"StringEquals": {"aws:RequestedRegion": "eu-west-1"}});
+        });
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert!(findings[0].contains("on the permissions boundary"), "{findings:#?}");
+    }
+
+    #[test]
+    fn a_service_wildcard_in_the_execution_role_fails() {
+        let findings = execution_findings(|policies| {
+            let list = policies[0].document["Statement"].as_array_mut().expect("statements");
+            list.push(json!({"Sid": "Everything", "Effect": "Allow", "Action": "iam:*", "Resource": STAGING_ROLES}));
+        });
+        assert!(
+            findings.contains(
+                &"policy manage-twin-stack-resources, statement Everything: wildcard action iam:*".to_owned()
+            ),
+            "{findings:#?}"
+        );
+        // iam:* grants every role write and iam:PassRole, unbounded and to any service.
+        assert!(
+            findings.iter().any(|f| f.starts_with(
+                "policy manage-twin-stack-resources, statement Everything: grants \
+                 iam:CreateRole, iam:PutRolePolicy, iam:DeleteRolePolicy, iam:AttachRolePolicy"
+            )),
+            "{findings:#?}"
+        );
+        assert!(
+            findings.iter().any(|f| f.contains("statement Everything: allows iam:PassRole without the condition")),
+            "{findings:#?}"
+        );
+    }
+
     #[test]
     fn documents_are_url_decoded_when_encoded() {
         let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AGetObject%22%2C%22Resource%22%3A%22arn%3Aaws%3As3%3A%3A%3Ab%2F%2A%22%7D%5D%7D";
@@ -565,5 +1031,10 @@ mod tests {
         assert!(!action_matches("s3:Get*", "s3:PutObject"));
         assert!(action_matches("*", "kms:Decrypt"));
         assert!(!action_matches("s3:GetObject", "s3:GetObjectVersion"));
+        assert!(glob("arn:aws:iam::1:role/twin-ci-*", "arn:aws:iam::1:role/twin-ci-staging-cfn-eu-west-1"));
+        assert!(glob("arn:aws:iam::1:role/twin-ci-*", "arn:aws:iam::1:role/twin-ci-*"));
+        assert!(glob("a*b", "a*xb"));
+        assert!(!glob("arn:aws:iam::1:role/twin-ci-?", "arn:aws:iam::1:role/twin-ci-*"));
+        assert!(!glob("arn:aws:iam::1:role/Twin-*", "arn:aws:iam::1:role/twin-ci-x"));
     }
 }
