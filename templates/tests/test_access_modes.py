@@ -10,7 +10,10 @@ evaluated, `!If` resolved, `!Ref AWS::NoValue` dropped, `!Sub` and `!Ref` substi
   `!If [Previews, ...]`, and loses the Deny of deleting memory; an environment's roles are what they were;
 - every grant of the previews' roles reaches a preview's resources (pr-7's, pr-12345678's) and no resource of
   staging, production or the CI stacks and roles, with IAM's wildcard matching;
-- the parameters and the Rule hold the modes apart.
+- the parameters and the Rule hold the modes apart;
+- every ARN a grant of the deploy role, the execution role or the boundary names has the form the Service
+  Authorization Reference (cfn-lint's Policies.json) gives a resource type its action acts on — a dashboard's
+  ARN has no region, a log group's is `log-group:` — so no grant is dead for a misspelt ARN.
 
 Run with the template gates' virtualenv: .twin/tools/venv/bin/python -m pytest -q templates/tests/test_access_modes.py
 """
@@ -413,3 +416,88 @@ def test_the_rule_and_the_conditions_hold_the_modes_apart(template: dict[str, An
     assert not condition(template, "HasDeployRole", {**PREVIEWS, "TwinStackName": "twin-*"})
     assert statements(template, "DeployRole", {**PREVIEWS, "TwinStackName": "twin-*"}) == []
     assert not condition(template, "HasDeployRole", {**STAGING, "GitHubRepository": ""})
+
+
+# --- every ARN a grant names has the form the Service Authorization Reference gives its resource type ------
+
+
+def policies_reference() -> dict[str, Any]:
+    """The Service Authorization Reference as cfn-lint ships it: per service prefix, each action's resource
+    types and each resource type's ARN formats (`arn:${Partition}:cloudwatch::${Account}:dashboard/.*`)."""
+    import cfnlint
+
+    path = Path(cfnlint.__file__).parent / "data" / "AdditionalSpecs" / "Policies.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def arn_format_pattern(arn_format: str) -> re.Pattern[str]:
+    """An ARN format as a regex: ${Partition}, ${Region} and ${Account} as AWS spells them (a global resource
+    has an empty region; AWS managed policies have the account `aws`), any other ${Name} as one or more
+    characters, `.*` as it stands."""
+    pieces = re.split(r"(\$\{[A-Za-z]+\}|\.\*)", arn_format)
+    fixed = {"${Partition}": "aws[a-z-]*", "${Region}": "[a-z0-9-]+", "${Account}": "([0-9]{12}|aws)", ".*": ".*"}
+    return re.compile("".join(fixed.get(p, ".+" if p.startswith("${") else re.escape(p)) for p in pieces) + "$")
+
+
+def arn_format_problems(found: list[dict[str, Any]], reference: dict[str, Any], label: str) -> list[str]:
+    """Dead grants against the reference, as IAM reads a statement (each action on each resource, an action
+    that does not act on a resource's type never matching it): an action none of whose resource types has the
+    form of any of the statement's ARNs, and an ARN no action of the statement acts on. A grant's wildcards
+    stand for a name (`twin-pr-*` as `twin-pr-x`), so the form around them is what counts. Resource type names
+    are compared case-insensitively (the data spells some `Secret`, others `secret`)."""
+
+    def formats(action: str) -> list[str]:
+        service, name = action.split(":", 1)
+        entry = reference.get(service, {})
+        types = {t.lower(): v for t, v in entry.get("Resources", {}).items()}
+        wanted = entry.get("Actions", {}).get(name.lower(), {}).get("Resources", [])
+        return [f for t in wanted for f in types.get(t.lower(), {}).get("ARNFormats", [])]
+
+    problems = []
+    for statement in found:
+        if statement["Effect"] != "Allow":
+            continue
+        resources = [r for r in as_list(statement.get("Resource", [])) if r != "*"]  # star grants: test_execution_role.py
+        if not resources:
+            continue
+        concrete = {r: r.replace("*", "x").replace("?", "x") for r in resources}
+        acts_on = {a: [r for r in resources if any(arn_format_pattern(f).match(concrete[r]) for f in formats(a))]
+                   for a in as_list(statement["Action"])}
+        for action, matched in acts_on.items():
+            if not matched:
+                problems.append(f"{label} {statement.get('Sid')}: {action} acts on none of {resources} "
+                                f"(its resource types' forms: {formats(action)})")
+        for resource in resources:
+            if not any(resource in matched for matched in acts_on.values()):
+                problems.append(f"{label} {statement.get('Sid')}: no action of the statement acts on {resource}")
+    return problems
+
+
+@pytest.mark.parametrize("values", [STAGING, PREVIEWS], ids=["environment", "previews"])
+def test_every_granted_arn_has_the_form_of_its_actions_resource_type(template: dict[str, Any], values: dict[str, str]) -> None:
+    reference = policies_reference()
+    problems = []
+    for logical_id in ("DeployRole", "ExecutionRole", "FunctionBoundary"):
+        problems += arn_format_problems(statements(template, logical_id, values), reference, logical_id)
+    assert not problems, "\n".join(problems)
+
+
+def test_a_regional_dashboard_arn_is_refused_by_the_reference() -> None:
+    """The check can fail: CloudWatch dashboards are global (no region in their ARN), and CloudFront's
+    response-headers policies too."""
+    reference = policies_reference()
+    wrong = [
+        {"Effect": "Allow", "Sid": "D", "Action": "cloudwatch:GetDashboard",
+         "Resource": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:dashboard/twin-staging-x"},
+        {"Effect": "Allow", "Sid": "P", "Action": "cloudfront:GetResponseHeadersPolicyConfig",
+         "Resource": f"arn:aws:cloudfront:{REGION}:{ACCOUNT}:response-headers-policy/x"},
+        {"Effect": "Allow", "Sid": "L", "Action": "logs:FilterLogEvents",
+         "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:loggroup:/aws/lambda/x"},
+    ]
+    problems = arn_format_problems(wrong, reference, "fixture")
+    assert all(any(f"fixture {sid}:" in p for p in problems) for sid in "DPL"), problems
+    right = [dict(s) for s in wrong]
+    right[0]["Resource"] = f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/twin-staging-x"
+    right[1]["Resource"] = f"arn:aws:cloudfront::{ACCOUNT}:response-headers-policy/x"
+    right[2]["Resource"] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/x"
+    assert arn_format_problems(right, reference, "fixture") == []
