@@ -654,41 +654,27 @@ def on_log_stream(action: str) -> Callable[[Call], list[Check]]:
     return checks
 
 
-def get_secret_value(call: Call) -> list[Check]:
-    found = secret(call)
-    arn = secret_arn(call, found)
-    context = _keys({"secretsmanager:SecretId": call.params.get("SecretId")})
-    checks = [Check("secretsmanager:GetSecretValue", arn, context)]
-    key = customer_key_arn(call, found)
-    if key:
-        # Secrets Manager decrypts with the caller's permissions, through itself (kms:ViaService).
-        decrypt_context = {
-            "kms:ViaService": [f"secretsmanager.{call.region}.amazonaws.com"],
-            "kms:CallerAccount": [call.account_id],
-            "kms:EncryptionContext:SecretARN": [arn],
-            **resource_aliases(key),
-        }
-        checks.append(Check("kms:Decrypt", key, decrypt_context))
-    return checks
+def on_secret_value(action: str, key_action: str) -> Callable[[Call], list[Check]]:
+    """`action` on the secret's ARN; under a customer managed key, Secrets Manager also uses the key with the
+    caller's permissions, through itself (kms:ViaService): kms:Decrypt to read the value, kms:GenerateDataKey
+    to encrypt a new one (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html)."""
 
+    def checks(call: Call) -> list[Check]:
+        found = secret(call)
+        arn = secret_arn(call, found)
+        context = _keys({"secretsmanager:SecretId": call.params.get("SecretId")})
+        checks = [Check(action, arn, context)]
+        key = customer_key_arn(call, found)
+        if key:
+            key_context = {
+                "kms:ViaService": [f"secretsmanager.{call.region}.amazonaws.com"],
+                "kms:CallerAccount": [call.account_id],
+                "kms:EncryptionContext:SecretARN": [arn],
+                **resource_aliases(key),
+            }
+            checks.append(Check(key_action, key, key_context))
+        return checks
 
-def put_secret_value(call: Call) -> list[Check]:
-    """PutSecretValue on the secret's ARN; under a customer managed key, Secrets Manager also encrypts
-    the new value with the caller's permissions through itself: kms:GenerateDataKey with kms:ViaService
-    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html)."""
-    found = secret(call)
-    arn = secret_arn(call, found)
-    context = _keys({"secretsmanager:SecretId": call.params.get("SecretId")})
-    checks = [Check("secretsmanager:PutSecretValue", arn, context)]
-    key = customer_key_arn(call, found)
-    if key:
-        encrypt_context = {
-            "kms:ViaService": [f"secretsmanager.{call.region}.amazonaws.com"],
-            "kms:CallerAccount": [call.account_id],
-            "kms:EncryptionContext:SecretARN": [arn],
-            **resource_aliases(key),
-        }
-        checks.append(Check("kms:GenerateDataKey", key, encrypt_context))
     return checks
 
 
@@ -806,11 +792,11 @@ TABLE: dict[tuple[str, str], Callable[[Call], list[Check]]] = {
     ("cloudfront", "GetResponseHeadersPolicyConfig"): on_cloudfront(
         "cloudfront:GetResponseHeadersPolicyConfig", "response-headers-policy"
     ),
-    ("secretsmanager", "GetSecretValue"): get_secret_value,
+    ("secretsmanager", "GetSecretValue"): on_secret_value("secretsmanager:GetSecretValue", "kms:Decrypt"),
     # Secret* with secretsmanager:SecretId; no KMS permission: deleting decrypts nothing
     # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html).
     ("secretsmanager", "DeleteSecret"): on_secret("secretsmanager:DeleteSecret"),
-    ("secretsmanager", "PutSecretValue"): put_secret_value,
+    ("secretsmanager", "PutSecretValue"): on_secret_value("secretsmanager:PutSecretValue", "kms:GenerateDataKey"),
     # Secret* with secretsmanager:SecretId, as DeleteSecret; describing decrypts nothing, so no KMS.
     ("secretsmanager", "DescribeSecret"): on_secret("secretsmanager:DescribeSecret"),
     # role* (arn:${Partition}:iam::${Account}:role/${RoleNameWithPath}) for the three role reads and

@@ -153,15 +153,9 @@ fn previews_conditions_resolve_per_access_stack() {
 }
 
 /// IAM actions on roles that the `iam:PermissionsBoundary` condition key governs (IAM's
-/// Service Authorization Reference lists the key for exactly these role writes).
-const BOUNDED_ROLE_WRITES: [&str; 6] = [
-    "iam:CreateRole",
-    "iam:PutRolePolicy",
-    "iam:DeleteRolePolicy",
-    "iam:AttachRolePolicy",
-    "iam:DetachRolePolicy",
-    "iam:PutRolePermissionsBoundary",
-];
+/// Service Authorization Reference lists the key for exactly these role writes): the list `verify`'s
+/// execution-role step holds the live role to.
+use twinctl::testplan::kinds::iam::BOUNDED_ROLE_WRITES;
 
 #[test]
 fn the_execution_role_writes_roles_only_with_the_boundary_attached() {

@@ -277,7 +277,7 @@ pub async fn inspect_ci_role(target: &Target, role: &str, declared: &BTreeSet<&s
 
 /// IAM's role writes that the `iam:PermissionsBoundary` condition key governs (Service
 /// Authorization Reference): the execution role may have them only with the environment's boundary
-/// as that condition (the same list as twinctl/tests/ci_roles.rs's).
+/// as that condition (twinctl/tests/ci_roles.rs checks the template against the same list).
 pub const BOUNDED_ROLE_WRITES: [&str; 6] = [
     "iam:CreateRole",
     "iam:PutRolePolicy",
