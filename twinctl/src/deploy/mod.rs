@@ -456,11 +456,7 @@ pub async fn ensure_data_stack(ctx: &Context, target: &mut Target) -> Result<boo
     if target.data_stack.is_some() {
         return Ok(false);
     }
-    refuse_single_stack_layout(target)?;
     let phase = ctx.printer.phase("data");
-    let cfn = target.aws.cloudformation();
-    let waiting = Waiting::for_endpoint(target.aws.is_emulator());
-    stack::remove_dead(&cfn, &target.data_stack_name, &waiting, &phase).await?;
     let (template, sha) = read_template(ctx, &ctx.config.templates.data)?;
     check_configured_parameters(ctx, target, &[&read_template(ctx, &ctx.config.templates.stack)?.0, &template])?;
     s3::put_bytes_if_absent(
@@ -471,11 +467,29 @@ pub async fn ensure_data_stack(ctx: &Context, target: &mut Target) -> Result<boo
         "application/x-yaml",
     )
     .await?;
-    let parameters = parameters_for(&template, &data_parameters(ctx, target))?;
-    let (plan, settled) = change_stack(target, &target.data_stack_name, &sha, &parameters, &phase).await?;
-    target.set_data_stack(Some(settled));
+    let plan = change_data_stack(ctx, target, &template, &sha, &phase).await?;
     phase.finish(format!("{} created ({} resources)", target.data_stack_name, plan.changes.len()));
     Ok(true)
+}
+
+/// Creates or updates the data stack from the data template `sha` (already in the artifacts
+/// bucket): what deploy's `data` step and [`ensure_data_stack`] share. The data template takes
+/// only [`data_parameters`], which need no bundle.
+async fn change_data_stack(
+    ctx: &Context,
+    target: &mut Target,
+    template: &str,
+    sha: &str,
+    phase: &crate::output::Phase,
+) -> Result<stack::Plan> {
+    refuse_single_stack_layout(target)?;
+    let cfn = target.aws.cloudformation();
+    let waiting = Waiting::for_endpoint(target.aws.is_emulator());
+    stack::remove_dead(&cfn, &target.data_stack_name, &waiting, phase).await?;
+    let parameters = parameters_for(template, &data_parameters(ctx, target))?;
+    let (plan, settled) = change_stack(target, &target.data_stack_name, sha, &parameters, phase).await?;
+    target.set_data_stack(Some(settled));
+    Ok(plan)
 }
 
 fn template_source(target: &Target, sha: &str) -> Result<TemplateSource> {
@@ -490,15 +504,9 @@ fn template_source(target: &Target, sha: &str) -> Result<TemplateSource> {
 /// updated when its template or parameters change, never deleted here.
 async fn apply_data_stack(ctx: &Context, target: &mut Target, state: &mut State) -> Result<()> {
     let phase = ctx.printer.phase("data");
-    let cfn = target.aws.cloudformation();
-    let waiting = Waiting::for_endpoint(target.aws.is_emulator());
-    refuse_single_stack_layout(target)?;
-    stack::remove_dead(&cfn, &target.data_stack_name, &waiting, &phase).await?;
     let (template, sha) =
         state.data_template.clone().ok_or_else(|| Error::Internal(anyhow::anyhow!("no data template")))?;
-    let parameters = parameters_for(&template, &stack_parameters(ctx, target, state.bundle()?)?)?;
-    let (plan, settled) = change_stack(target, &target.data_stack_name, &sha, &parameters, &phase).await?;
-    target.set_data_stack(Some(settled));
+    let plan = change_data_stack(ctx, target, &template, &sha, &phase).await?;
     state.data_changes = plan.changes.len();
     let took = phase.finish(if plan.is_empty() {
         "no changes".to_owned()
